@@ -1,0 +1,74 @@
+"""TensorFlow's and JAX's SAME padding with a stride is an explicit, asymmetric padding in PyTorch.
+
+Claim: SAME pads each axis by total = max((ceil(L/s) - 1)*s + (k - 1)*d + 1 - L, 0), total//2 before
+and the rest (the odd pixel) after; SAME_LOWER puts the odd pixel before. TF/JAX "SAME", JAX
+"SAME_LOWER", Keras padding="same" and an explicit pad then VALID conv all agree.
+Known non-equivalences, checked as such: PyTorch's padding="same" refuses a stride > 1, and the
+common port `padding=d*(k-1)//2` on both sides (symmetric) differs from SAME at stride 2 on an even
+length. The seed question: Keras Conv1D(32, 5, strides=2, padding="same") on 128 steps gives 64.
+"""
+
+from equiv import Case, conv_inputs, oracle
+
+one_d = {"nd": [1], "L": [7, 8], "k": [2, 3], "s": [1, 2, 3], "d": [1, 2], "padding": ["same", "same_lower"]}
+two_d = {"nd": [2], "L": [7, 8], "k": [2, 3], "s": [2, 3], "d": [1, 2], "padding": ["same", "same_lower"]}
+seed_question = {"nd": [1], "L": [128], "k": [5], "s": [2], "d": [1], "padding": ["same"]}
+case = Case(grid=[one_d, two_d, seed_question], output_layout="channels_last")
+
+
+@case.inputs
+def draw(rng, p):
+    spatial, o = [p.L, p.L + 1][: p.nd], 32 if p.L == 128 else 3
+    return conv_inputs(rng, layout="channels_last", spatial=spatial, kernel=[p.k] * p.nd, channels=2, out_channels=o)
+
+
+@case.oracle
+def expected(p, x, w, b):
+    return oracle.conv(x, w, b, stride=p.s, padding=p.padding, dilation=p.d, layout="channels_last")
+
+
+def _conv(fw, p, x, w, b, padding):
+    return fw.conv(x, w, b, stride=p.s, padding=padding, dilation=p.d, layout="channels_last")
+
+
+@case.variant
+def explicit_asymmetric_pad(fw, p, x, w, b):
+    lower = p.padding == "same_lower"
+    pairs = [oracle.same_padding(n, p.k, p.s, p.d, lower=lower) for n in x.shape[1:-1]]
+    return _conv(fw, p, fw.pad(x, [(0, 0), *pairs, (0, 0)]), w, b, "valid")
+
+
+@case.variant(frameworks=["tensorflow", "jax"], when=lambda p: p.padding == "same")
+def native_same_string(fw, p, x, w, b):
+    return _conv(fw, p, x, w, b, "same")  # tf.nn and lax take "SAME" natively
+
+
+@case.variant(frameworks=["jax"], when=lambda p: p.padding == "same_lower")
+def jax_same_lower_string(fw, p, x, w, b):
+    return _conv(fw, p, x, w, b, "same_lower")  # lax's "SAME_LOWER"; TensorFlow has no such string
+
+
+@case.variant(frameworks=["tensorflow"], when=lambda p: p.padding == "same")
+def keras_layer_same(fw, p, x, w, b):
+    return fw.conv_layer(x, w, b, stride=p.s, padding="same", dilation=p.d)
+
+
+@case.variant(frameworks=["torch"], when=lambda p: p.padding == "same" and p.s == 1)
+def torch_same_string_at_stride_one(fw, p, x, w, b):
+    last, first = (0, *range(2, p.nd + 2), 1), (0, p.nd + 1, *range(1, p.nd + 1))
+    w_first = fw.transpose(w, (p.nd + 1, p.nd, *range(p.nd)))
+    return fw.transpose(fw.conv_layer(fw.transpose(x, first), w_first, b, padding="same", dilation=p.d), last)
+
+
+@case.variant(frameworks=["torch"], when=lambda p: p.padding == "same" and p.s > 1, raises=ValueError,
+              match="not supported for strided", reason="torch's padding='same' refuses stride > 1")
+def torch_same_string_refuses_stride(fw, p, x, w, b):
+    first = (0, p.nd + 1, *range(1, p.nd + 1))
+    w_first = fw.transpose(w, (p.nd + 1, p.nd, *range(p.nd)))
+    return fw.conv_layer(fw.transpose(x, first), w_first, b, stride=p.s, padding="same", dilation=p.d)
+
+
+@case.variant(expect="differs", when=lambda p: p.padding == "same" and p.s == 2 and p.L % 2 == 0 and p.k % 2,
+              reason="symmetric d*(k-1)//2 padding is not SAME at stride 2 on an even length")
+def symmetric_padding_mistake(fw, p, x, w, b):
+    return _conv(fw, p, x, w, b, p.d * (p.k - 1) // 2)

@@ -1,0 +1,238 @@
+"""What a case file declares: a parameter grid, how to draw inputs, the oracle, and variants.
+
+A case file in `cases/` holds one claim::
+
+    case = Case(grid={"L": [7, 8], "k": [1, 3]})
+
+    @case.inputs
+    def draw(rng, p):                      # float64 NumPy arrays, from a seeded Generator
+        return {"x": rng.standard_normal((2, p.L, 3)), "w": rng.standard_normal((p.k, 3, 4))}
+
+    @case.oracle
+    def expected(p, x, w):                 # NumPy float64, inputs already rounded to the dtype
+        return oracle.conv(x, w, layout="channels_last")
+
+    @case.variant                          # runs in every framework
+    def native(fw, p, x, w):               # fw: equiv.frameworks.<name>; x, w: its arrays
+        return fw.conv(x, w, layout="channels_last")
+
+The plugin makes one pytest item per (variant, framework, device, dtype, params) and compares.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, overload
+
+from equiv import tolerance
+from equiv.frameworks import DTYPES, NAMES, Unsupported
+
+__all__ = ["Case", "Params", "Unsupported", "Variant", "conv_inputs"]
+
+EXPECTATIONS = ("equal", "differs")
+
+
+class Params(Mapping[str, Any]):
+    """One point of a case's grid: read-only, with attribute access (p.k) and a stable id."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_values", dict(values))
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(f"no parameter {key!r}; the grid has {sorted(self._values)}") from None
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Any:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Params({self._values!r})"
+
+    @property
+    def id(self) -> str:
+        """e.g. "channels_last-L8-k3-s2": strings as themselves, numbers after their name."""
+        return "-".join(_id_piece(k, v) for k, v in self._values.items()) or "default"
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self._values.items()}
+
+
+def _id_piece(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return key if value else f"no_{key}"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (tuple, list)):
+        return key + "x".join(str(v) for v in value)
+    return f"{key}{value}"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of computing the claim's result; `frameworks` limits a variant about one API."""
+
+    name: str
+    fn: Callable[..., Any]
+    frameworks: tuple[str, ...] = NAMES
+    when: Callable[[Params], bool] | None = None
+    expect: str = "equal"
+    raises: tuple[type[BaseException], ...] = ()
+    match: str | None = None
+    reason: str = ""
+
+    def applies(self, p: Params) -> bool:
+        return self.when is None or bool(self.when(p))
+
+
+@dataclass
+class Case:
+    """A claim: declare it at module level as `case = Case(...)` and decorate its pieces."""
+
+    grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]] = field(default_factory=dict)
+    where: Callable[[Params], bool] | None = None
+    tolerance: tolerance.Bound = field(default_factory=tolerance.derived)
+    dtypes: tuple[str, ...] = DTYPES
+    # Which layout the result is in, for diagnostics (border and axis hints); a param name or a value.
+    output_layout: str = "layout"
+    draw: Callable[..., Mapping[str, Any]] | None = None
+    expected: Callable[..., Any] | None = None
+    variants: list[Variant] = field(default_factory=list)
+
+    def inputs(self, fn: Callable[..., Mapping[str, Any]]) -> Callable[..., Mapping[str, Any]]:
+        """Decorate `fn(rng, p) -> {name: float64 array}`."""
+        self.draw = fn
+        return fn
+
+    def oracle(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorate `fn(p, **inputs) -> array | tuple | dict` computed with `equiv.oracle`."""
+        self.expected = fn
+        return fn
+
+    @overload
+    def variant(self, fn: Callable[..., Any]) -> Callable[..., Any]: ...
+    @overload
+    def variant(
+        self,
+        fn: None = None,
+        *,
+        frameworks: Iterable[str] = ...,
+        when: Callable[[Params], bool] | None = ...,
+        expect: str = ...,
+        raises: type[BaseException] | tuple[type[BaseException], ...] = ...,
+        match: str | None = ...,
+        reason: str = ...,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
+
+    def variant(
+        self,
+        fn: Callable[..., Any] | None = None,
+        *,
+        frameworks: Iterable[str] = NAMES,
+        when: Callable[[Params], bool] | None = None,
+        expect: str = "equal",
+        raises: type[BaseException] | tuple[type[BaseException], ...] = (),
+        match: str | None = None,
+        reason: str = "",
+    ) -> Any:
+        """Decorate `fn(fw, p, **inputs) -> framework array(s)`.
+
+        expect="differs" marks a known non-equivalence: it passes when the difference is observed.
+        raises=Error (with match=regex) marks a known refusal: it passes when the call raises it.
+        Both need a reason= saying what users should know.
+        """
+
+        def register(f: Callable[..., Any]) -> Callable[..., Any]:
+            exc = raises if isinstance(raises, tuple) else (raises,)
+            self.variants.append(
+                Variant(f.__name__, f, tuple(frameworks), when, expect, exc, match, reason)
+            )
+            return f
+
+        return register(fn) if fn is not None else register
+
+    def points(self) -> list[Params]:
+        """Every grid point that passes `where`, in declaration order."""
+        grids = [self.grid] if isinstance(self.grid, Mapping) else list(self.grid)
+        out: list[Params] = []
+        for g in grids:
+            keys = list(g)
+            for combo in itertools.product(*(g[k] for k in keys)):
+                p = Params(dict(zip(keys, combo)))
+                if self.where is None or self.where(p):
+                    out.append(p)
+        return out
+
+    def layout_of(self, p: Params) -> str:
+        if self.output_layout in p:
+            return str(p[self.output_layout])
+        if self.output_layout in ("channels_first", "channels_last"):
+            return self.output_layout
+        return "channels_first"
+
+    def problems(self) -> list[str]:
+        """What is missing or inconsistent, worded for the case's author."""
+        errors = []
+        if self.draw is None:
+            errors.append("no @case.inputs function: declare how inputs are drawn")
+        if self.expected is None:
+            errors.append("no @case.oracle function: declare what the oracle computes")
+        if not self.variants:
+            errors.append("no @case.variant: declare at least one way a framework computes the claim")
+        for v in self.variants:
+            unknown = set(v.frameworks) - set(NAMES)
+            if unknown:
+                errors.append(f"variant {v.name!r}: unknown frameworks {sorted(unknown)}; use {NAMES}")
+            if v.expect not in EXPECTATIONS:
+                errors.append(f"variant {v.name!r}: expect={v.expect!r}, use one of {EXPECTATIONS}")
+            if (v.expect != "equal" or v.raises) and not v.reason:
+                errors.append(f"variant {v.name!r}: a known non-equivalence needs reason=")
+        unknown_dtypes = set(self.dtypes) - set(tolerance.ACCUMULATION)
+        if unknown_dtypes:
+            errors.append(f"dtypes {sorted(unknown_dtypes)} unknown; use {sorted(tolerance.ACCUMULATION)}")
+        names = [v.name for v in self.variants]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            errors.append(f"variant names must be unique, repeated: {dupes}")
+        try:
+            if not self.points():
+                errors.append("the grid (after where=) is empty")
+        except Exception as e:  # a broken where= is the author's to fix
+            errors.append(f"the grid could not be expanded: {type(e).__name__}: {e}")
+        return errors
+
+
+def conv_inputs(
+    rng: Any,
+    *,
+    layout: str,
+    spatial: Sequence[int],
+    kernel: Sequence[int],
+    channels: int,
+    out_channels: int,
+    groups: int = 1,
+    batch: int = 2,
+    bias: bool = True,
+) -> dict[str, Any]:
+    """Standard-normal x, w (and b) shaped for `layout`, as `equiv.oracle.conv` takes them."""
+    if layout == "channels_first":
+        x_shape = (batch, channels, *spatial)
+        w_shape = (out_channels, channels // groups, *kernel)
+    else:
+        x_shape = (batch, *spatial, channels)
+        w_shape = (*kernel, channels // groups, out_channels)
+    out = {"x": rng.standard_normal(x_shape), "w": rng.standard_normal(w_shape)}
+    if bias:
+        out["b"] = rng.standard_normal(out_channels)
+    return out

@@ -1,0 +1,120 @@
+"""The three frameworks behind one interface, imported lazily.
+
+Each of `equiv.frameworks.torch`, `.tensorflow` and `.jax` defines the same
+names (see `Framework`); a framework's spelling of each convention lives only
+in its own module. Modules are imported on first use, once per process, so a
+run that selects only JAX never pays for importing TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, cast
+
+import numpy as np
+import numpy.typing as npt
+
+NAMES: tuple[str, ...] = ("torch", "tensorflow", "jax")
+DEVICES: tuple[str, ...] = ("cpu", "cuda")
+DTYPES: tuple[str, ...] = ("float32", "float64")
+PRECISIONS: tuple[str, ...] = ("ieee", "tf32")
+
+# The distribution whose presence decides "installed" (tensorflow-cpu provides tensorflow).
+_DISTRIBUTIONS = {
+    "torch": ("torch",),
+    "tensorflow": ("tensorflow", "tensorflow-cpu", "tf-nightly"),
+    "jax": ("jax",),
+}
+
+
+class Unsupported(Exception):
+    """The framework cannot run this item; the message, which says why, becomes the skip reason."""
+
+
+class NotInstalled(Unsupported):
+    """The framework's package is not importable in this environment."""
+
+
+class Framework(Protocol):
+    """What every framework module provides (structural: the modules are not classes)."""
+
+    name: str
+
+    def version(self) -> str: ...
+    def gpus(self) -> list[str]: ...
+    def environment(self) -> dict[str, Any]: ...
+    def precision(self, mode: str) -> AbstractContextManager[None]: ...
+    def precision_state(self) -> dict[str, Any]: ...
+    def scope(self, device: str) -> AbstractContextManager[None]: ...
+    def asarray(self, a: npt.NDArray[Any], device: str) -> Any: ...
+    def to_numpy(self, t: Any) -> npt.NDArray[Any]: ...
+    def device_of(self, t: Any) -> str: ...
+    def conv(
+        self,
+        x: Any,
+        w: Any,
+        b: Any = None,
+        *,
+        stride: int | Sequence[int] = 1,
+        padding: Any = "valid",
+        dilation: int | Sequence[int] = 1,
+        groups: int = 1,
+        layout: str = "channels_first",
+    ) -> Any: ...
+    def dense(self, x: Any, w: Any, b: Any = None) -> Any: ...
+    def pad(self, x: Any, pairs: Sequence[tuple[int, int]]) -> Any: ...
+    def transpose(self, x: Any, axes: Sequence[int]) -> Any: ...
+    def reshape(self, x: Any, shape: Sequence[int]) -> Any: ...
+
+
+_loaded: dict[str, Framework] = {}
+
+
+def is_installed(name: str) -> bool:
+    """Whether the framework's package can be imported, without importing it."""
+    _check_name(name)
+    return importlib.util.find_spec(name) is not None
+
+
+def installed_version(name: str) -> str | None:
+    """The installed distribution's version, read from metadata (no import)."""
+    for dist in _DISTRIBUTIONS[name]:
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def load(name: str) -> Framework:
+    """Import equiv's module for `name` once per process; NotInstalled if its package is absent."""
+    _check_name(name)
+    if name not in _loaded:
+        if not is_installed(name):
+            raise NotInstalled(f"{name} is not installed (pip install 'equiv[{name}]')")
+        # A failure past this point is a real error in the framework or in equiv: let it show.
+        _loaded[name] = cast(Framework, importlib.import_module(f"equiv.frameworks.{name}"))
+    return _loaded[name]
+
+
+def loaded() -> Iterator[Framework]:
+    """The frameworks this process has imported so far."""
+    return iter(list(_loaded.values()))
+
+
+def _check_name(name: str) -> None:
+    if name not in NAMES:
+        raise ValueError(f"unknown framework {name!r}; expected one of {', '.join(NAMES)}")
+
+
+def spatial_axes(ndim: int, layout: str) -> tuple[int, ...]:
+    """The spatial axes of an (N, C, *spatial) or (N, *spatial, C) array."""
+    return tuple(range(2, ndim)) if layout == "channels_first" else tuple(range(1, ndim - 1))
+
+
+def as_float64(a: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    return np.asarray(a, dtype=np.float64)

@@ -1,0 +1,818 @@
+"""Pure-NumPy float64 reference ("oracle") for convolution and pooling.
+
+Every other result in the suite is compared against this module, so it is
+written to be read against the definitions below, in the spirit of JAX's
+``lax_reference.py``: NumPy only (no torch, tensorflow, jax or scipy), one
+function per operation, everything computed in float64.  Inputs of any float
+dtype are accepted and converted with ``np.asarray(x, dtype=np.float64)``.
+
+Conventions
+-----------
+Layouts (the output uses the same layout as the input):
+
+* ``layout="channels_first"`` (PyTorch, ONNX): x is ``(N, C, *spatial)``;
+  conv weights are ``(O, C/groups, *kernel)``; transposed-conv weights are
+  ``(C_in, C_out/groups, *kernel)``.
+* ``layout="channels_last"`` (TensorFlow, Keras): x is ``(N, *spatial, C)``;
+  conv weights are ``(*kernel, C/groups, O)``; transposed-conv weights are
+  ``(*kernel, C_out/groups, C_in)``.
+
+1-, 2- and 3-D spatial inputs are supported (spatial dims = ``x.ndim - 2``).
+
+Convolution is cross-correlation (no kernel flip), as in every DL framework::
+
+    y[n, o, i] = b[o] + sum_{c in group(o), j} xpad[n, c, i*s + j*d] * w[o, c', j]
+
+Output channel ``o`` belongs to group ``o // (O/groups)`` and reads input
+channels ``[g*C/groups, (g+1)*C/groups)``.
+
+Padding (per spatial axis, ``k`` kernel/window size, ``s`` stride,
+``d`` dilation, ``L`` input length):
+
+* ``"valid"``: no padding.
+* ``"same"`` (TensorFlow, JAX, ONNX SAME_UPPER):
+  ``total = max((ceil(L/s) - 1)*s + (k - 1)*d + 1 - L, 0)``,
+  ``before = total // 2``, ``after = total - before`` (odd pixel at the END).
+* ``"same_lower"`` (ONNX SAME_LOWER): the odd pixel at the START.
+* ``"causal"`` (1-D only): ``(k - 1)*d`` before, 0 after.
+* ``"full"``: ``(k - 1)*d`` on both sides.
+* an int ``p``: ``p`` on both sides of every spatial axis.
+* a sequence with one entry per spatial axis, each a ``(before, after)``
+  pair (or a single int meaning the same amount on both sides).
+
+Strings are accepted in lowercase only.  ``conv_transpose`` reads an int or
+pairs as the amount cropped from each end of its full output (PyTorch/ONNX).
+
+Pools work per channel; ``stride=None`` means stride = window.  Padded cells
+never win a max (they are -inf) and count in a mean's divisor only with
+``count_include_pad``.  ``ceil_mode`` follows PyTorch: the output length uses
+ceil instead of floor, but a last window starting inside the right padding is
+dropped; taps past the padded extent are ignored.  Bad arguments raise ``ValueError``
+with a message that starts with the function name and names the argument.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from itertools import product
+from types import EllipsisType
+from typing import NamedTuple, TypeGuard
+
+import numpy as np
+import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
+
+__all__ = [
+    "avg_pool",
+    "conv",
+    "conv_output_shape",
+    "conv_transpose",
+    "conv_vjp",
+    "dense",
+    "global_avg_pool",
+    "global_max_pool",
+    "max_pool",
+    "padding_pairs",
+    "pool_output_shape",
+    "same_padding",
+]
+
+Array = npt.NDArray[np.float64]
+IntOrTuple = int | Sequence[int]
+PaddingSpec = str | int | Sequence[int | Sequence[int]]
+
+PADDING_STRINGS = ("valid", "same", "same_lower", "causal", "full")
+TRANSPOSE_PADDING_STRINGS = ("valid", "same", "same_lower")
+LAYOUTS = ("channels_first", "channels_last")
+
+
+# --------------------------------------------------------------------------
+# Argument checking and layout helpers
+# --------------------------------------------------------------------------
+
+
+def _is_int(v: object) -> TypeGuard[int | np.integer]:
+    # bool is an int subclass, but padding=True is certainly a mistake.
+    return isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
+
+
+def _per_axis(fn: str, name: str, value: object, nd: int, minimum: int = 1) -> tuple[int, ...]:
+    """An int or one int per spatial axis -> a tuple of ``nd`` ints >= minimum."""
+    if _is_int(value):
+        vals: tuple[int, ...] = (int(value),) * nd
+    else:
+        items = list(value) if isinstance(value, Iterable) else []
+        if len(items) != nd or not all(_is_int(v) for v in items):
+            raise ValueError(
+                f"{fn}: {name} must be an int or {nd} ints (one per spatial axis), got {name}={value!r}"
+            )
+        vals = tuple(int(v) for v in items)
+    if any(v < minimum for v in vals):
+        raise ValueError(f"{fn}: {name} must be >= {minimum} on every axis, got {name}={value!r}")
+    return vals
+
+
+def _check_layout(fn: str, layout: str) -> None:
+    if layout not in LAYOUTS:
+        raise ValueError(
+            f"{fn}: layout must be one of {', '.join(map(repr, LAYOUTS))}, got layout={layout!r}"
+        )
+
+
+def _check_groups(fn: str, groups: object) -> int:
+    if not _is_int(groups) or int(groups) < 1:
+        raise ValueError(f"{fn}: groups must be an int >= 1, got groups={groups!r}")
+    return int(groups)
+
+
+def _input_cf(fn: str, x: npt.ArrayLike, layout: str) -> Array:
+    """x as float64 in channels_first order (a view when possible)."""
+    _check_layout(fn, layout)
+    xa = np.asarray(x, dtype=np.float64)
+    if xa.ndim < 3:
+        raise ValueError(
+            f"{fn}: x must have at least 3 dims (batch, channels and 1-3 spatial "
+            f"dims), got x.shape={xa.shape}"
+        )
+    if xa.ndim > 5:
+        raise ValueError(f"{fn}: x must have at most 3 spatial dims, got x.shape={xa.shape}")
+    return xa if layout == "channels_first" else np.moveaxis(xa, -1, 1)
+
+
+def _output_layout(y: Array, layout: str) -> Array:
+    # Contiguous, so callers never meet the strides of the internal layout.
+    return np.ascontiguousarray(y if layout == "channels_first" else np.moveaxis(y, 1, -1))
+
+
+def _weight_cf(fn: str, w: npt.ArrayLike, nd: int, layout: str) -> Array:
+    """Weights as (A, B, *kernel): channels_last (*kernel, B, A) is transposed."""
+    wa = np.asarray(w, dtype=np.float64)
+    if wa.ndim != nd + 2:
+        raise ValueError(f"{fn}: w must have {nd + 2} dims for {nd}-D input, got w.shape={wa.shape}")
+    if layout == "channels_first":
+        return wa
+    return wa.transpose((nd + 1, nd, *range(nd)))
+
+
+def _weight_layout(wc: Array, layout: str) -> Array:
+    """Inverse of _weight_cf."""
+    if layout == "channels_first":
+        return wc
+    nd = wc.ndim - 2
+    return wc.transpose((*range(2, nd + 2), 1, 0))
+
+
+def _bias(fn: str, b: npt.ArrayLike | None, channels: int) -> Array | None:
+    if b is None:
+        return None
+    ba = np.asarray(b, dtype=np.float64)
+    if ba.shape != (channels,):
+        raise ValueError(
+            f"{fn}: b must have shape ({channels},) (one per output channel), got b.shape={ba.shape}"
+        )
+    return ba
+
+
+# --------------------------------------------------------------------------
+# Padding rules
+# --------------------------------------------------------------------------
+
+
+def same_padding(
+    length: int, kernel: int, stride: int = 1, dilation: int = 1, *, lower: bool = False
+) -> tuple[int, int]:
+    """(before, after) SAME padding of one axis.
+
+    The output has ceil(length/stride) positions; the odd pixel goes at the end
+    (TensorFlow, JAX, ONNX SAME_UPPER) unless ``lower`` (ONNX SAME_LOWER).
+    """
+    for name, value, minimum in (
+        ("length", length, 0),
+        ("kernel", kernel, 1),
+        ("stride", stride, 1),
+        ("dilation", dilation, 1),
+    ):
+        if not _is_int(value) or value < minimum:
+            raise ValueError(f"same_padding: {name} must be an int >= {minimum}, got {name}={value!r}")
+    out = -(-length // stride)
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - length, 0)
+    small = total // 2
+    return (total - small, small) if lower else (small, total - small)
+
+
+def _explicit_pairs(fn: str, padding: object, nd: int) -> list[tuple[int, int]]:
+    """An int or per-axis ints/(before, after) pairs -> nd pairs of ints >= 0."""
+    if _is_int(padding):
+        pairs = [(int(padding), int(padding))] * nd
+    else:
+        if not isinstance(padding, Iterable):
+            raise ValueError(
+                f"{fn}: padding must be a string, an int or (before, after) pairs, got padding={padding!r}"
+            )
+        items = list(padding)
+        if len(items) != nd:
+            raise ValueError(
+                f"{fn}: padding has {len(items)} entries but x has {nd} spatial "
+                f"dims (need one (before, after) pair per spatial axis), "
+                f"got padding={padding!r}"
+            )
+        pairs = []
+        for item in items:
+            if _is_int(item):
+                pairs.append((int(item), int(item)))
+                continue
+            pair = list(item) if isinstance(item, Iterable) else []
+            if len(pair) != 2 or not all(_is_int(v) for v in pair):
+                raise ValueError(
+                    f"{fn}: each padding entry must be an int or a (before, after) "
+                    f"pair of ints, got padding={padding!r}"
+                )
+            pairs.append((int(pair[0]), int(pair[1])))
+    if any(v < 0 for pair in pairs for v in pair):
+        raise ValueError(f"{fn}: padding must be >= 0, got padding={padding!r}")
+    return pairs
+
+
+def _resolve_padding(
+    fn: str,
+    padding: object,
+    spatial: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+) -> list[tuple[int, int]]:
+    nd = len(spatial)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return [(0, 0)] * nd
+        if padding in ("same", "same_lower"):
+            lower = padding == "same_lower"
+            return [
+                same_padding(L, k, s, d, lower=lower)
+                for L, k, s, d in zip(spatial, kernel, stride, dilation, strict=True)
+            ]
+        if padding == "causal":
+            if nd != 1:
+                raise ValueError(f"{fn}: padding='causal' is only defined for 1-D input, got {nd}-D input")
+            return [((kernel[0] - 1) * dilation[0], 0)]
+        if padding == "full":
+            return [((k - 1) * d, (k - 1) * d) for k, d in zip(kernel, dilation, strict=True)]
+        raise ValueError(
+            f"{fn}: unknown padding {padding!r}; accepted strings are "
+            f"{', '.join(map(repr, PADDING_STRINGS))} (lowercase), or an int, or "
+            f"(before, after) pairs"
+        )
+    return _explicit_pairs(fn, padding, nd)
+
+
+def padding_pairs(
+    padding: PaddingSpec,
+    spatial_shape: Sequence[int],
+    kernel_shape: Sequence[int],
+    stride: IntOrTuple = 1,
+    dilation: IntOrTuple = 1,
+) -> list[tuple[int, int]]:
+    """Resolve any padding argument to one (before, after) pair per spatial axis."""
+    nd = len(spatial_shape)
+    kernel = _per_axis("padding_pairs", "kernel_shape", tuple(kernel_shape), nd)
+    s = _per_axis("padding_pairs", "stride", stride, nd)
+    d = _per_axis("padding_pairs", "dilation", dilation, nd)
+    spatial = _per_axis("padding_pairs", "spatial_shape", tuple(spatial_shape), nd, 0)
+    return _resolve_padding("padding_pairs", padding, spatial, kernel, s, d)
+
+
+def conv_output_shape(
+    spatial_shape: Sequence[int],
+    kernel_shape: Sequence[int],
+    *,
+    stride: IntOrTuple = 1,
+    padding: PaddingSpec = "valid",
+    dilation: IntOrTuple = 1,
+) -> tuple[int, ...]:
+    """Spatial output shape of conv: floor((L + before + after - (k-1)*d - 1)/s) + 1."""
+    nd = len(spatial_shape)
+    kernel = _per_axis("conv_output_shape", "kernel_shape", tuple(kernel_shape), nd)
+    s = _per_axis("conv_output_shape", "stride", stride, nd)
+    d = _per_axis("conv_output_shape", "dilation", dilation, nd)
+    spatial = tuple(int(v) for v in spatial_shape)
+    pads = _resolve_padding("conv_output_shape", padding, spatial, kernel, s, d)
+    return _valid_out_shape("conv_output_shape", "kernel", spatial, kernel, s, d, pads)
+
+
+def _valid_out_shape(
+    fn: str,
+    what: str,
+    spatial: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    pads: Sequence[tuple[int, int]],
+) -> tuple[int, ...]:
+    out = []
+    for axis, (L, k, s, d, (pb, pa)) in enumerate(zip(spatial, kernel, stride, dilation, pads, strict=True)):
+        eff, padded = (k - 1) * d + 1, L + pb + pa
+        if eff > padded:
+            raise ValueError(
+                f"{fn}: the dilated {what} ({eff}) is larger than the padded input "
+                f"({padded}) on spatial axis {axis}"
+            )
+        out.append((padded - eff) // s + 1)
+    return tuple(out)
+
+
+def _pool_out_len(length: int, pads: tuple[int, int], k: int, s: int, d: int, ceil_mode: bool) -> int:
+    """PyTorch's rule: a last window must start inside the input or left padding."""
+    pb, pa = pads
+    span = length + pb + pa - (k - 1) * d - 1
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= length + pb:
+        out -= 1
+    return out
+
+
+def pool_output_shape(
+    spatial_shape: Sequence[int],
+    window: IntOrTuple,
+    *,
+    stride: IntOrTuple | None = None,
+    padding: PaddingSpec = "valid",
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+) -> tuple[int, ...]:
+    """Spatial output shape of max_pool/avg_pool with the same arguments."""
+    geom = _pool_geometry(
+        "pool_output_shape",
+        tuple(spatial_shape),
+        window,
+        stride,
+        padding,
+        dilation,
+        ceil_mode,
+    )
+    return geom.out
+
+
+# --------------------------------------------------------------------------
+# Windowing: sliding windows (im2col) and their adjoint (tap scatter)
+# --------------------------------------------------------------------------
+
+
+def _windows(
+    xp: Array,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    out: Sequence[int],
+) -> Array:
+    """View (N, C, *out, *kernel) with v[n, c, i, j] = xp[n, c, i*s + j*d].
+
+    A window of the dilated size (k-1)*d+1 is taken at every position, then the
+    window axes are sliced with step d (dilation) and the positions with step
+    s (stride); nothing is copied.
+    """
+    nd = len(kernel)
+    eff = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation, strict=True))
+    view = sliding_window_view(xp, eff, axis=tuple(range(2, 2 + nd)))
+    index = (
+        (slice(None), slice(None))
+        + tuple(slice(0, (o - 1) * s + 1, s) for o, s in zip(out, stride, strict=True))
+        + tuple(slice(None, None, d) for d in dilation)
+    )
+    windows: Array = view[index]
+    return windows
+
+
+def _im2col(
+    xp: Array,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    out: Sequence[int],
+    groups: int,
+) -> Array:
+    """Patches as (groups, N*prod(out), C/groups*prod(kernel)), one copy."""
+    n, c = xp.shape[:2]
+    nd = len(kernel)
+    win = _windows(xp, kernel, stride, dilation, out)
+    win = win.reshape(n, groups, c // groups, *out, *kernel)
+    # (N, G, Cg, *out, *k) -> (G, N, *out, Cg, *k) so each group is one matrix.
+    order = (1, 0, *range(3, 3 + nd), 2, *range(3 + nd, 3 + 2 * nd))
+    return win.transpose(order).reshape(groups, n * math.prod(out), (c // groups) * math.prod(kernel))
+
+
+def _scatter_taps(
+    contrib: Array, full: Sequence[int], stride: Sequence[int], dilation: Sequence[int]
+) -> Array:
+    """Adjoint of _windows: y[n, c, i*s + j*d] += contrib[n, c, i, j].
+
+    contrib is (N, C, *positions, *kernel); y is zeros of shape (N, C, *full).
+    One strided slice-add per kernel tap (at most 27 for a 3x3x3 kernel).
+    """
+    nd = len(full)
+    positions = contrib.shape[2 : 2 + nd]
+    kernel = contrib.shape[2 + nd :]
+    y = np.zeros(contrib.shape[:2] + tuple(full), dtype=np.float64)
+    for tap in product(*(range(k) for k in kernel)):
+        index = (slice(None), slice(None)) + tuple(
+            slice(j * d, j * d + (p - 1) * s + 1, s)
+            for j, d, p, s in zip(tap, dilation, positions, stride, strict=True)
+        )
+        tap_index: tuple[EllipsisType | int, ...] = (Ellipsis, *tap)
+        y[index] += contrib[tap_index]
+    return y
+
+
+def _crop(y: Array, pads: Sequence[tuple[int, int]]) -> Array:
+    index = (slice(None), slice(None)) + tuple(
+        slice(pb, y.shape[2 + i] - pa) for i, (pb, pa) in enumerate(pads)
+    )
+    cropped: Array = y[index]
+    return cropped
+
+
+# --------------------------------------------------------------------------
+# Convolution
+# --------------------------------------------------------------------------
+
+
+class _ConvGeometry(NamedTuple):
+    x: Array  # (N, C, *spatial), channels_first
+    w: Array  # (O, C/groups, *kernel), channels_first
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    pads: list[tuple[int, int]]
+    out: tuple[int, ...]
+    groups: int
+
+
+def _conv_geometry(
+    fn: str,
+    x: npt.ArrayLike,
+    w: npt.ArrayLike,
+    stride: object,
+    padding: object,
+    dilation: object,
+    groups: object,
+    layout: str,
+) -> _ConvGeometry:
+    xc = _input_cf(fn, x, layout)
+    nd = xc.ndim - 2
+    wc = _weight_cf(fn, w, nd, layout)
+    s = _per_axis(fn, "stride", stride, nd)
+    d = _per_axis(fn, "dilation", dilation, nd)
+    g = _check_groups(fn, groups)
+    c, (o, cg) = xc.shape[1], wc.shape[:2]
+    if c != cg * g:
+        # When groups does not divide C no w can match x: say that as well.
+        note = f"; groups={g} does not divide the {c} input channels" if c % g else ""
+        raise ValueError(
+            f"{fn}: x has {c} channels but w expects {cg * g} (= w in-channels {cg} * groups {g}){note}"
+        )
+    if o % g:
+        raise ValueError(f"{fn}: groups={g} does not divide the {o} output channels of w")
+    kernel = wc.shape[2:]
+    pads = _resolve_padding(fn, padding, xc.shape[2:], kernel, s, d)
+    out = _valid_out_shape(fn, "kernel", xc.shape[2:], kernel, s, d, pads)
+    return _ConvGeometry(xc, wc, s, d, pads, out, g)
+
+
+def _pad(xc: Array, pads: Sequence[tuple[int, int]], value: float = 0.0) -> Array:
+    padded: Array = np.pad(xc, ((0, 0), (0, 0), *pads), constant_values=value)
+    return padded
+
+
+def conv(
+    x: npt.ArrayLike,
+    w: npt.ArrayLike,
+    b: npt.ArrayLike | None = None,
+    *,
+    stride: IntOrTuple = 1,
+    padding: PaddingSpec = "valid",
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    layout: str = "channels_first",
+) -> Array:
+    """N-D grouped, strided, dilated cross-correlation plus bias, in float64."""
+    geo = _conv_geometry("conv", x, w, stride, padding, dilation, groups, layout)
+    n, (o, cg), kernel, g = geo.x.shape[0], geo.w.shape[:2], geo.w.shape[2:], geo.groups
+    bias = _bias("conv", b, o)
+    cols = _im2col(_pad(geo.x, geo.pads), kernel, geo.stride, geo.dilation, geo.out, g)
+    wm = geo.w.reshape(g, o // g, cg * math.prod(kernel)).transpose(0, 2, 1)
+    # matmul batches over groups and hands each group to BLAS; einsum would
+    # not use BLAS with a batch index shared by both operands.
+    y = np.matmul(cols, wm).reshape(g, n, *geo.out, o // g)
+    nd = len(kernel)
+    y = y.transpose(1, 0, nd + 2, *range(2, nd + 2)).reshape(n, o, *geo.out)
+    if bias is not None:
+        y = y + bias.reshape(o, *([1] * nd))
+    return _output_layout(y, layout)
+
+
+def conv_vjp(
+    x: npt.ArrayLike,
+    w: npt.ArrayLike,
+    g: npt.ArrayLike,
+    *,
+    stride: IntOrTuple = 1,
+    padding: PaddingSpec = "valid",
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    layout: str = "channels_first",
+) -> tuple[Array, Array, Array]:
+    """Gradients (dx, dw, db) of sum(conv(x, w, b) * g) w.r.t. x, w and b.
+
+    dx, dw, db have the shapes (and layouts) of x, w and b = (O,).  Since conv
+    is linear in x and w, these are the adjoints of the im2col contraction:
+    dw = g^T @ patches, dpatches = g @ w, and dx scatters dpatches back.
+    """
+    geo = _conv_geometry("conv_vjp", x, w, stride, padding, dilation, groups, layout)
+    xc, wc, gr = geo.x, geo.w, geo.groups
+    n, c = xc.shape[:2]
+    o, cg = wc.shape[:2]
+    kernel = wc.shape[2:]
+    nd = len(kernel)
+    gc = np.asarray(g, dtype=np.float64)
+    expected = (n, o, *geo.out)
+    gcf = gc if layout == "channels_first" or gc.ndim < 2 else np.moveaxis(gc, -1, 1)
+    if gcf.shape != expected:
+        shown = expected if layout == "channels_first" else (n, *geo.out, o)
+        raise ValueError(f"conv_vjp: g must have the conv output shape {shown}, got g.shape={gc.shape}")
+    xp = _pad(xc, geo.pads)
+    cols = _im2col(xp, kernel, geo.stride, geo.dilation, geo.out, gr)  # (G, NP, CgK)
+    npos = n * math.prod(geo.out)
+    # (N, G, Og, *out) -> (G, N, *out, Og) -> (G, NP, Og)
+    gm = (
+        gcf.reshape(n, gr, o // gr, *geo.out).transpose(1, 0, *range(3, 3 + nd), 2).reshape(gr, npos, o // gr)
+    )
+    wm = wc.reshape(gr, o // gr, cg * math.prod(kernel))
+    dw = np.matmul(gm.transpose(0, 2, 1), cols).reshape(o, cg, *kernel)
+    dcols = np.matmul(gm, wm).reshape(gr, n, *geo.out, cg, *kernel)
+    # (G, N, *out, Cg, *k) -> (N, G, Cg, *out, *k) -> (N, C, *out, *k)
+    dcols = dcols.transpose(1, 0, nd + 2, *range(2, nd + 2), *range(nd + 3, 2 * nd + 3)).reshape(
+        n, c, *geo.out, *kernel
+    )
+    dxp = _scatter_taps(dcols, xp.shape[2:], geo.stride, geo.dilation)
+    dx = _crop(dxp, geo.pads)
+    db = gcf.sum(axis=(0, *range(2, nd + 2)))
+    return _output_layout(dx, layout), _weight_layout(dw, layout), db
+
+
+def conv_transpose(
+    x: npt.ArrayLike,
+    w: npt.ArrayLike,
+    b: npt.ArrayLike | None = None,
+    *,
+    stride: IntOrTuple = 1,
+    padding: PaddingSpec = 0,
+    output_padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    layout: str = "channels_first",
+) -> Array:
+    """Transposed convolution (the adjoint of conv in x), plus bias.
+
+    Scatter definition: full[n, o, i*s + j*d] += x[n, c, i] * w[c, o', j], with
+    full length (L-1)*s + (k-1)*d + 1 + output_padding per axis (the
+    output_padding cells are appended at the end and get no contributions).
+    An int or (before, after) ``padding`` is cropped from the two ends of
+    ``full`` (PyTorch/ONNX meaning); ``"valid"`` crops nothing; ``"same"``
+    gives length L*s: total = (L-1)*s + (k-1)*d + 1 - L*s, total//2 is cropped
+    at the start and the rest at the end (TensorFlow SAME), or zeros are
+    appended at the end when total < 0; ``"same_lower"`` crops the odd cell at
+    the start.  output_padding must be 0 with "same"/"same_lower" (their
+    length is fixed to L*s).
+    """
+    fn = "conv_transpose"
+    xc = _input_cf(fn, x, layout)
+    nd = xc.ndim - 2
+    wc = _weight_cf(fn, w, nd, layout)  # (C_in, C_out/groups, *kernel)
+    s = _per_axis(fn, "stride", stride, nd)
+    d = _per_axis(fn, "dilation", dilation, nd)
+    op = _per_axis(fn, "output_padding", output_padding, nd, 0)
+    gr = _check_groups(fn, groups)
+    n, cin = xc.shape[:2]
+    if cin != wc.shape[0]:
+        side = "first" if layout == "channels_first" else "last"
+        raise ValueError(
+            f"{fn}: x has {cin} channels but w expects {wc.shape[0]} (w in-channels, the {side} axis of w)"
+        )
+    if cin % gr:
+        raise ValueError(f"{fn}: groups={gr} does not divide the {cin} input channels of x")
+    cog, kernel, spatial = wc.shape[1], wc.shape[2:], xc.shape[2:]
+    cout = cog * gr
+    bias = _bias(fn, b, cout)
+    if any(p >= max(si, di) for p, si, di in zip(op, s, d, strict=True)):
+        raise ValueError(
+            f"{fn}: output_padding must be smaller than stride or dilation on every "
+            f"axis, got output_padding={output_padding!r} with stride={stride!r}, "
+            f"dilation={dilation!r}"
+        )
+    full = [(L - 1) * si + (k - 1) * di + 1 for L, k, si, di in zip(spatial, kernel, s, d, strict=True)]
+
+    # crops[axis] = (start, length) into full + output_padding zeros (+ more
+    # zeros at the end where "same" asks for more than full has).
+    if isinstance(padding, str):
+        if padding not in TRANSPOSE_PADDING_STRINGS:
+            raise ValueError(
+                f"{fn}: unknown padding {padding!r}; accepted strings are "
+                f"{', '.join(map(repr, TRANSPOSE_PADDING_STRINGS))} (lowercase), or an "
+                f"int, or (before, after) pairs cropped from the full output"
+            )
+        if padding == "valid":
+            crops = [(0, f + p) for f, p in zip(full, op, strict=True)]
+        else:
+            if any(op):
+                raise ValueError(
+                    f"{fn}: output_padding must be 0 with padding={padding!r} (the "
+                    f"output length is fixed to L*stride), got output_padding="
+                    f"{output_padding!r}"
+                )
+            crops = []
+            for f, L, si in zip(full, spatial, s, strict=True):
+                total = max(f - L * si, 0)
+                start = total // 2 if padding == "same" else total - total // 2
+                crops.append((start, L * si))
+    else:
+        crops = []
+        for axis, ((pb, pa), f, p) in enumerate(zip(_explicit_pairs(fn, padding, nd), full, op, strict=True)):
+            length = f + p - pb - pa
+            if length < 1:
+                raise ValueError(
+                    f"{fn}: padding={padding!r} crops {pb + pa} cells from the full "
+                    f"output of length {f + p} on spatial axis {axis}, leaving nothing"
+                )
+            crops.append((pb, length))
+
+    # contrib[n, o, i, j] = sum_c x[n, c, i] * w[c, o', j], per group.
+    cig = cin // gr
+    xm = (
+        xc.reshape(n, gr, cig, *spatial)
+        .transpose(1, 0, *range(3, 3 + nd), 2)
+        .reshape(gr, n * math.prod(spatial), cig)
+    )
+    wm = wc.reshape(gr, cig, cog * math.prod(kernel))
+    contrib = (
+        np.matmul(xm, wm)
+        .reshape(gr, n, *spatial, cog, *kernel)
+        .transpose(1, 0, nd + 2, *range(2, nd + 2), *range(nd + 3, 2 * nd + 3))
+        .reshape(n, cout, *spatial, *kernel)
+    )
+    extent = [max(start + length, f) for (start, length), f in zip(crops, full, strict=True)]
+    y = _scatter_taps(contrib, extent, s, d)
+    y = y[(slice(None), slice(None)) + tuple(slice(start, start + length) for start, length in crops)]
+    if bias is not None:
+        y = y + bias.reshape(cout, *([1] * nd))
+    return _output_layout(y, layout)
+
+
+def dense(x: npt.ArrayLike, w: npt.ArrayLike, b: npt.ArrayLike | None = None) -> Array:
+    """x (..., in) @ w (in, out) + b (out,), in float64."""
+    xa = np.asarray(x, dtype=np.float64)
+    wa = np.asarray(w, dtype=np.float64)
+    if xa.ndim < 1:
+        raise ValueError(f"dense: x must have at least 1 dim, got x.shape={xa.shape}")
+    if wa.ndim != 2:
+        raise ValueError(f"dense: w must be 2-D (in, out), got w.shape={wa.shape}")
+    if xa.shape[-1] != wa.shape[0]:
+        raise ValueError(
+            f"dense: x has {xa.shape[-1]} features (last axis) but w expects "
+            f"{wa.shape[0]} (w.shape={wa.shape})"
+        )
+    bias = _bias("dense", b, wa.shape[1])
+    y: Array = np.matmul(xa, wa)
+    return y if bias is None else y + bias
+
+
+# --------------------------------------------------------------------------
+# Pooling
+# --------------------------------------------------------------------------
+
+
+class _PoolGeometry(NamedTuple):
+    window: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    pads: list[tuple[int, int]]
+    out: tuple[int, ...]
+    extra: tuple[int, ...]  # cells past the padded extent that ceil_mode reaches
+
+
+def _pool_geometry(
+    fn: str,
+    spatial: tuple[int, ...],
+    window: object,
+    stride: object,
+    padding: object,
+    dilation: object,
+    ceil_mode: bool,
+) -> _PoolGeometry:
+    nd = len(spatial)
+    k = _per_axis(fn, "window", window, nd)
+    s = k if stride is None else _per_axis(fn, "stride", stride, nd)
+    d = _per_axis(fn, "dilation", dilation, nd)
+    pads = _resolve_padding(fn, padding, spatial, k, s, d)
+    _valid_out_shape(fn, "window", spatial, k, s, d, pads)
+    out = tuple(
+        _pool_out_len(L, p, ki, si, di, bool(ceil_mode))
+        for L, p, ki, si, di in zip(spatial, pads, k, s, d, strict=True)
+    )
+    extra = tuple(
+        max((o - 1) * si + (ki - 1) * di + 1 - (L + pb + pa), 0)
+        for o, si, ki, di, L, (pb, pa) in zip(out, s, k, d, spatial, pads, strict=True)
+    )
+    return _PoolGeometry(k, s, d, pads, out, extra)
+
+
+def max_pool(
+    x: npt.ArrayLike,
+    window: IntOrTuple,
+    *,
+    stride: IntOrTuple | None = None,
+    padding: PaddingSpec = "valid",
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+    layout: str = "channels_first",
+) -> Array:
+    """Per-channel max over each (dilated) window; padded cells never win.
+
+    stride=None means stride = window.  With ceil_mode the output length is
+    PyTorch's: ceil((L + before + after - (k-1)*d - 1)/s) + 1, minus one if
+    the last window would start inside the right padding; taps past the
+    padded extent are ignored.  A window made only of padding gives -inf.
+    """
+    fn = "max_pool"
+    xc = _input_cf(fn, x, layout)
+    geo = _pool_geometry(fn, xc.shape[2:], window, stride, padding, dilation, ceil_mode)
+    pads = [(pb, pa + e) for (pb, pa), e in zip(geo.pads, geo.extra, strict=True)]
+    # -inf padding: a padded cell can never be the max of a window.
+    win = _windows(_pad(xc, pads, -np.inf), geo.window, geo.stride, geo.dilation, geo.out)
+    nd = len(geo.window)
+    y: Array = win.max(axis=tuple(range(2 + nd, 2 + 2 * nd)))
+    return _output_layout(y, layout)
+
+
+def avg_pool(
+    x: npt.ArrayLike,
+    window: IntOrTuple,
+    *,
+    stride: IntOrTuple | None = None,
+    padding: PaddingSpec = "valid",
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+    count_include_pad: bool = False,
+    layout: str = "channels_first",
+) -> Array:
+    """Per-channel mean over each (dilated) window.
+
+    The divisor counts the taps inside the real input, or with
+    count_include_pad the taps inside the padded extent [-before, L + after)
+    (PyTorch's rule); taps past the padded extent (ceil_mode) never count.
+    """
+    fn = "avg_pool"
+    xc = _input_cf(fn, x, layout)
+    spatial = xc.shape[2:]
+    geo = _pool_geometry(fn, spatial, window, stride, padding, dilation, ceil_mode)
+    nd = len(spatial)
+    pads = [(pb, pa + e) for (pb, pa), e in zip(geo.pads, geo.extra, strict=True)]
+    taps = tuple(range(2 + nd, 2 + 2 * nd))
+    sums = _windows(_pad(xc, pads), geo.window, geo.stride, geo.dilation, geo.out).sum(axis=taps)
+    # The divisor is the window sum of a 0/1 mask of the cells that count.
+    mask = np.zeros((1, 1, *(L + pb + pa for L, (pb, pa) in zip(spatial, pads, strict=True))))
+    counted = (
+        [(pb, pb + L) for L, (pb, _) in zip(spatial, pads, strict=True)]
+        if not count_include_pad
+        else [(0, pb + L + pa) for L, (pb, pa) in zip(spatial, geo.pads, strict=True)]
+    )
+    region: tuple[int | slice, ...] = (0, 0, *(slice(lo, hi) for lo, hi in counted))
+    mask[region] = 1.0
+    counts = _windows(mask, geo.window, geo.stride, geo.dilation, geo.out).sum(axis=taps)
+    # A window with no counted tap (only possible with unusual padding) is nan.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        y: Array = sums / counts
+    return _output_layout(y, layout)
+
+
+def _global_axes(fn: str, x: npt.ArrayLike, layout: str) -> tuple[Array, tuple[int, ...]]:
+    _check_layout(fn, layout)
+    xa = np.asarray(x, dtype=np.float64)
+    if xa.ndim < 3:
+        raise ValueError(
+            f"{fn}: x must have at least 3 dims (batch, channels and spatial dims), got x.shape={xa.shape}"
+        )
+    first = 2 if layout == "channels_first" else 1
+    return xa, tuple(range(first, first + xa.ndim - 2))
+
+
+def global_avg_pool(x: npt.ArrayLike, *, layout: str = "channels_first", keepdims: bool = False) -> Array:
+    """Mean over all spatial axes (kept as size 1 with keepdims)."""
+    xa, axes = _global_axes("global_avg_pool", x, layout)
+    y: Array = xa.mean(axis=axes, keepdims=keepdims)
+    return y
+
+
+def global_max_pool(x: npt.ArrayLike, *, layout: str = "channels_first", keepdims: bool = False) -> Array:
+    """Max over all spatial axes (kept as size 1 with keepdims)."""
+    xa, axes = _global_axes("global_max_pool", x, layout)
+    y: Array = xa.max(axis=axes, keepdims=keepdims)
+    return y

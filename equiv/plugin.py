@@ -1,0 +1,114 @@
+"""equiv's pytest plugin: hooks only. Registered through the `pytest11` entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from equiv import frameworks
+from equiv.collect import CONFIG_KEY, CaseFile
+from equiv.config import SELECTIONS, Config, OptionError, from_options
+from equiv.report import Reporter, process_environment
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("equiv", "equiv: cross-framework convolution equivalence")
+    for option, dest, choices, text in SELECTIONS:
+        group.addoption(
+            option, dest=dest, action="append", metavar=",".join(choices),
+            help=f"{text} (repeatable or comma-separated; default: all of {', '.join(choices)})",
+        )
+    group.addoption("--equiv-seed", dest="equiv_seed", type=int, default=0,
+                    help="seed for every case's inputs (inputs depend on case, params and seed only)")
+    group.addoption("--equiv-report", dest="equiv_report", metavar="PATH", help="write the JSON report here")
+    group.addoption("--equiv-markdown", dest="equiv_markdown", metavar="PATH",
+                    help="write the case x framework/device matrix as a Markdown table")
+    group.addoption("--equiv-precision", dest="equiv_precision", default="ieee", metavar="ieee,tf32",
+                    help="float32 on GPU: ieee (TF32 off, the default) or tf32 (allowed, judged as such)")
+    group.addoption("--equiv-require-device", dest="equiv_require_device", action="append", metavar="cuda",
+                    help="an item on this device that cannot run fails instead of skipping; the run "
+                         "fails at start if a selected framework sees no such device")
+    group.addoption("--equiv-repeat", dest="equiv_repeat", type=int, default=1, metavar="N",
+                    help="run each item N times on the same inputs and report bitwise differences")
+    group.addoption("--equiv-require-deterministic", dest="equiv_require_deterministic",
+                    action="store_true", help="with --equiv-repeat: a bitwise difference is a failure")
+    group.addoption("--equiv-heatmaps", dest="equiv_heatmaps", metavar="DIR",
+                    help="write a PNG of error_ratio per element for each failing 2-D output")
+    parser.addini("equiv_cases", type="paths", default=["cases"],
+                  help="directories whose *.py files are equiv case files")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "xdist_group(name): keep items of one group on one xdist worker")
+    try:
+        cfg = from_options(config.getoption)
+    except OptionError as e:
+        raise pytest.UsageError(str(e)) from None
+    config.stash[CONFIG_KEY] = cfg
+    config.pluginmanager.register(EquivSession(config, cfg), "equiv-session")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile | None:
+    if file_path.suffix != ".py" or file_path.name.startswith(("_", "conftest")):
+        return None
+    roots = parent.config.getini("equiv_cases")
+    if any(file_path.is_relative_to(Path(root)) for root in roots):
+        return CaseFile.from_parent(parent, path=file_path)
+    return None
+
+
+class EquivSession:
+    """Per-run hooks with the state they share (the reporter), as pytest-xdist's DSession does."""
+
+    def __init__(self, config: pytest.Config, cfg: Config) -> None:
+        self.config = config
+        self.cfg = cfg
+        self.is_worker = hasattr(config, "workerinput")
+        self.reporter = Reporter(cfg)
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if "cuda" in self.cfg.require_device and not self.is_worker:
+            for name in self.cfg.frameworks:
+                _require_gpu(name)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not self.is_worker:
+            self.reporter.add(report)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        self.reporter.add_environment(getattr(node, "workeroutput", {}).get("equiv_environment", {}))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        env = process_environment(self.cfg)
+        if self.is_worker:
+            self.config.workeroutput["equiv_environment"] = env  # type: ignore[attr-defined]
+            return
+        self.reporter.add_environment(env)
+        self.reporter.write()
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.reporter.records:
+            return
+        terminalreporter.section("equiv matrix")
+        for line in self.reporter.terminal_lines():
+            terminalreporter.write_line(line)
+        for path in (self.cfg.report, self.cfg.markdown):
+            if path:
+                terminalreporter.write_line(f"wrote {path}")
+
+
+def _require_gpu(name: str) -> None:
+    """Strict mode fails the run at start rather than letting every cuda item skip."""
+    try:
+        fw = frameworks.load(name)
+    except frameworks.NotInstalled as e:
+        raise pytest.UsageError(f"--equiv-require-device cuda: {e}") from None
+    if not fw.gpus():
+        raise pytest.UsageError(
+            f"--equiv-require-device cuda: {name} sees no GPU. Install its CUDA build "
+            f"(nox -s equivalence -- --equiv-device cuda does) or leave {name} out with --equiv-framework."
+        )

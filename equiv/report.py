@@ -1,0 +1,178 @@
+"""The run's records: JSON report, terminal matrix, Markdown matrix, environment block."""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from equiv import frameworks
+from equiv.config import Config
+
+
+def process_environment(cfg: Config) -> dict[str, dict[str, Any]]:
+    """What this process's loaded frameworks report, with the precision pinned as items ran it."""
+    out: dict[str, dict[str, Any]] = {}
+    for fw in frameworks.loaded():
+        default = fw.precision_state()
+        with fw.precision(cfg.precision):
+            env = fw.environment()
+        env["precision_default"] = default
+        out[fw.name] = env
+    return out
+
+
+def outcome_of(report: Any) -> str:
+    if hasattr(report, "wasxfail"):
+        return "xfailed" if report.skipped else "xpassed"
+    return str(report.outcome)
+
+
+class Reporter:
+    """Collects every item's record on the controlling process (xdist workers send theirs)."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.records: list[dict[str, Any]] = []
+        self.pairwise: list[dict[str, Any]] = []
+        self.environments: dict[str, dict[str, Any]] = {}
+
+    def add(self, report: Any) -> None:
+        props = dict(report.user_properties)
+        record = props.get("equiv")
+        if record is None:
+            return
+        final = report.when == "call" or (report.when != "teardown" and not report.passed)
+        if not final:
+            return
+        record = dict(record, outcome=outcome_of(report))
+        if record["outcome"] == "skipped" and not record["reason"]:
+            record["reason"] = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+        self.records.append(record)
+        self.pairwise += [v for k, v in report.user_properties if k == "equiv_pairwise"]
+
+    def add_environment(self, envs: dict[str, dict[str, Any]]) -> None:
+        for name, env in envs.items():
+            self.environments.setdefault(name, env)
+
+    def environment(self) -> dict[str, Any]:
+        block: dict[str, Any] = {
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "seed": self.cfg.seed,
+            "precision_requested": self.cfg.precision,
+            "frameworks": {},
+        }
+        for name in frameworks.NAMES:
+            installed = frameworks.is_installed(name)
+            env = {"version": frameworks.installed_version(name), "installed": installed}
+            if name in self.environments:
+                env.update(self.environments[name])
+            else:
+                env["devices"] = None  # no item of this framework ran in this session
+                env["precision"] = f"not loaded; float32 would run as {self.cfg.precision}"
+            block["frameworks"][name] = env
+        return block
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment(),
+            "results": [_json_safe(r) for r in self.records],
+            "pairwise": [_json_safe(p) for p in self.pairwise],
+        }
+
+    def write(self) -> None:
+        if self.cfg.report:
+            self.cfg.report.parent.mkdir(parents=True, exist_ok=True)
+            self.cfg.report.write_text(json.dumps(self.to_json(), indent=1, allow_nan=False) + "\n")
+        if self.cfg.markdown:
+            self.cfg.markdown.parent.mkdir(parents=True, exist_ok=True)
+            self.cfg.markdown.write_text(self.markdown())
+
+    # -- matrix -----------------------------------------------------------------------------
+    def columns(self) -> list[str]:
+        return [f"{f}/{d}" for f in self.cfg.frameworks for d in self.cfg.devices]
+
+    def matrix(self) -> dict[str, dict[str, dict[str, int]]]:
+        cells: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+        for r in self.records:
+            cells[r["case"]][f"{r['framework']}/{r['device']}"][r["outcome"]] += 1
+        return cells
+
+    def worst_pairs(self) -> dict[str, dict[str, Any]]:
+        worst: dict[str, dict[str, Any]] = {}
+        for p in self.pairwise:
+            best = worst.get(p["case"])
+            if best is None or (p["max_error_ratio"] or 0) > (best["max_error_ratio"] or 0):
+                worst[p["case"]] = p
+        return worst
+
+    def worst_ratio(self) -> dict[tuple[str, str], float]:
+        out: dict[tuple[str, str], float] = {}
+        for r in self.records:
+            if r["outcome"] == "passed" and r["error_ratio"] is not None and r["expect"] == "equal":
+                key = (r["case"], r["dtype"])
+                out[key] = max(out.get(key, 0.0), r["error_ratio"])
+        return out
+
+    def terminal_lines(self) -> list[str]:
+        cols = self.columns()
+        cells = self.matrix()
+        rows = [["case", *cols, "worst pair (max_error_ratio)"]]
+        pairs = self.worst_pairs()
+        for case in sorted(cells):
+            pair = pairs.get(case)
+            rows.append([
+                case,
+                *(_cell(cells[case].get(c, {})) for c in cols),
+                f"{'-'.join(pair['frameworks'])} {pair['dtype']} {pair['max_error_ratio']:.2g}" if pair else "",
+            ])
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        lines.append("cells: passed / FAILED / skipped (+ xfailed, XPASSED) items; '-' = none selected")
+        return lines
+
+    def markdown(self) -> str:
+        cols = self.columns()
+        cells = self.matrix()
+        lines = [
+            "| case | " + " | ".join(cols) + " |",
+            "|---|" + "---|" * len(cols),
+        ]
+        for case in sorted(cells):
+            lines.append(f"| {case} | " + " | ".join(_cell(cells[case].get(c, {})) for c in cols) + " |")
+        env = self.environment()["frameworks"]
+        versions = ", ".join(f"{n} {e['version']}" for n, e in env.items() if e.get("version"))
+        lines += ["", f"Seed {self.cfg.seed}, float32 precision {self.cfg.precision}; {versions}.", ""]
+        return "\n".join(lines)
+
+
+def _cell(counts: dict[str, int]) -> str:
+    if not counts:
+        return "-"
+    labels = (("passed", "{} ok"), ("failed", "{} FAILED"), ("skipped", "{} skip"),
+              ("xfailed", "{} xfail"), ("xpassed", "{} XPASS"))
+    return " ".join(fmt.format(counts[k]) for k, fmt in labels if counts.get(k))
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/Inf are not JSON: write them as strings so the report stays loadable."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        return f if math.isfinite(f) else str(f)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, Path):
+        return str(value)
+    return value

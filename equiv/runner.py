@@ -1,0 +1,260 @@
+"""Run one item: draw inputs, compute the oracle (once), run the variant, compare, record."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from equiv import compare, frameworks, tolerance
+from equiv.case import Case, Params, Variant
+from equiv.config import Config
+from equiv.frameworks import Unsupported
+
+Array = npt.NDArray[Any]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One pytest item: (case, variant, framework, device, dtype, params)."""
+
+    case_name: str
+    case: Case
+    variant: Variant
+    framework: str
+    device: str
+    dtype: str
+    params: Params
+
+    @property
+    def id(self) -> str:
+        return f"{self.case_name}::{self.variant.name}[{self.framework}-{self.device}-{self.dtype}-{self.params.id}]"
+
+
+@dataclass
+class Result:
+    """What the JSON report records for every item, skipped ones included."""
+
+    spec: Spec
+    outcome: str = "passed"  # passed | failed | skipped (xfail/xpass are pytest's, set by the report)
+    reason: str = ""
+    max_abs_error: float | None = None
+    max_rel_error: float | None = None
+    error_ratio: float | None = None
+    ran_on: str | None = None
+    nondeterministic: bool | None = None
+    outputs: dict[str, Array] = field(default_factory=dict, repr=False)
+
+    def record(self, seed: int, precision: str) -> dict[str, Any]:
+        s = self.spec
+        return {
+            "id": s.id,
+            "case": s.case_name,
+            "variant": s.variant.name,
+            "expect": "raises" if s.variant.raises else s.variant.expect,
+            "framework": s.framework,
+            "device": s.device,
+            "dtype": s.dtype,
+            "params": s.params.to_json(),
+            "outcome": self.outcome,
+            "max_abs_error": self.max_abs_error,
+            "max_rel_error": self.max_rel_error,
+            "error_ratio": self.error_ratio,
+            "reason": self.reason,
+            "tolerance": s.case.tolerance.describe(),
+            "ran_on": self.ran_on,
+            "precision": precision if s.dtype == "float32" else "ieee",
+            "seed": seed,
+            "nondeterministic": self.nondeterministic,
+        }
+
+
+def item_seed(case_name: str, params: Params, seed: int) -> int:
+    """Inputs depend on (case, params, seed) only: every framework and xdist worker sees the same ones."""
+    digest = hashlib.sha256(f"{case_name}|{params.id}|{seed}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+def leaves(out: Any) -> list[tuple[str, Any]]:
+    """Name each array of a result: one array, a tuple of them or a dict of them."""
+    if isinstance(out, Mapping):
+        return [(str(k), v) for k, v in out.items()]
+    if isinstance(out, (tuple, list)):
+        return [(f"out[{i}]", v) for i, v in enumerate(out)]
+    return [("out", out)]
+
+
+@dataclass(frozen=True)
+class Reference:
+    inputs: dict[str, Array]  # rounded to the item's dtype, as float64
+    expected: list[tuple[str, Array]]
+    magnitude: list[tuple[str, Array]] | None
+    terms: list[tuple[str, Array]] | None
+
+
+_references: dict[tuple[str, str, str, int], Reference] = {}
+
+
+def draw_inputs(case: Case, case_name: str, p: Params, seed: int) -> dict[str, Array]:
+    assert case.draw is not None
+    rng = np.random.default_rng(item_seed(case_name, p, seed))
+    return {k: np.asarray(v, dtype=np.float64) for k, v in case.draw(rng, p).items()}
+
+
+def reference(spec: Spec, seed: int) -> Reference:
+    """The oracle's answer, magnitude and term count: once per (case, params, dtype, seed) per process."""
+    key = (spec.case_name, spec.params.id, spec.dtype, seed)
+    if key not in _references:
+        case, p = spec.case, spec.params
+        assert case.expected is not None
+        raw = draw_inputs(case, spec.case_name, p, seed)
+        rounded = {k: v.astype(spec.dtype).astype(np.float64) for k, v in raw.items()}
+        as_arrays = lambda out: [(n, np.asarray(v, dtype=np.float64)) for n, v in leaves(out)]  # noqa: E731
+        expected = as_arrays(case.expected(p, **rounded))
+        magnitude = terms = None
+        if case.tolerance.needs_magnitude:
+            magnitude = as_arrays(case.expected(p, **{k: np.abs(v) for k, v in rounded.items()}))
+            if case.tolerance.terms is not None:
+                k = float(case.tolerance.terms(p))
+                terms = [(n, np.full_like(v, k)) for n, v in expected]
+            else:
+                # All-ones inputs make each output element count the terms summed into it.
+                terms = as_arrays(case.expected(p, **{k: np.ones_like(v) for k, v in rounded.items()}))
+        _references[key] = Reference(rounded, expected, magnitude, terms)
+    return _references[key]
+
+
+def _call(fw: Any, spec: Spec, ref: Reference) -> Any:
+    native = {k: fw.asarray(v.astype(spec.dtype), spec.device) for k, v in ref.inputs.items()}
+    with fw.scope(spec.device):
+        return spec.variant.fn(fw, spec.params, **native)
+
+
+def run(spec: Spec, cfg: Config) -> Result:
+    """Everything but pytest: the plugin turns the Result into an outcome and a message."""
+    result = Result(spec)
+    try:
+        fw = frameworks.load(spec.framework)
+        if spec.device == "cuda" and not fw.gpus():
+            raise Unsupported(f"{spec.framework} sees no GPU")
+        ref = reference(spec, cfg.seed)
+        with fw.precision(cfg.precision):
+            out = _call(fw, spec, ref)
+            repeats = [_call(fw, spec, ref) for _ in range(cfg.repeat - 1)]
+    except Unsupported as e:
+        strict = spec.device in cfg.require_device
+        result.outcome = "failed" if strict else "skipped"
+        result.reason = str(e) + (f" (--equiv-require-device {spec.device} makes this a failure)" if strict else "")
+        return result
+    except BaseException as e:
+        if spec.variant.raises and isinstance(e, spec.variant.raises):
+            return _expected_raise(result, e)
+        raise
+    if spec.variant.raises:
+        result.outcome = "failed"
+        result.reason = (
+            f"expected {spec.variant.name} to raise {_names(spec.variant.raises)} ({spec.variant.reason}), "
+            "but it returned a result"
+        )
+        return result
+    return _judge(result, fw, out, repeats, ref, cfg)
+
+
+def _names(excs: tuple[type[BaseException], ...]) -> str:
+    return " or ".join(e.__name__ for e in excs)
+
+
+def _expected_raise(result: Result, e: BaseException) -> Result:
+    v = result.spec.variant
+    if v.match and not re.search(v.match, str(e)):
+        result.outcome = "failed"
+        result.reason = f"raised {type(e).__name__} as expected, but its message {str(e)!r} does not match {v.match!r}"
+    else:
+        result.reason = f"known refusal observed: {type(e).__name__}: {str(e).splitlines()[0]} — {v.reason}"
+    return result
+
+
+def _judge(result: Result, fw: Any, out: Any, repeats: list[Any], ref: Reference, cfg: Config) -> Result:
+    spec = result.spec
+    case = spec.case
+    got = [(n, fw.to_numpy(v)) for n, v in leaves(out)]
+    if len(got) != len(ref.expected) or [n for n, _ in got] != [n for n, _ in ref.expected]:
+        result.outcome = "failed"
+        result.reason = (
+            f"the variant returned outputs {[n for n, _ in got]} but the oracle "
+            f"{[n for n, _ in ref.expected]}"
+        )
+        return result
+    result.ran_on = fw.device_of(leaves(out)[0][1])
+    result.outputs = dict(got)
+    layout = case.layout_of(spec.params)
+    comparisons = []
+    for i, ((name, actual), (_, expected)) in enumerate(zip(got, ref.expected)):
+        mag = ref.magnitude[i][1] if ref.magnitude else None
+        terms = ref.terms[i][1] if ref.terms else None
+        allowed = tolerance.allowed(case.tolerance, spec.dtype, expected, mag, terms, precision=cfg.precision)
+        what = f"{spec.framework} {spec.variant.name} {name} ({spec.device}, {spec.dtype}) vs oracle"
+        c = compare.compare(actual, expected, allowed, what=what, layout=layout)
+        if not c.ok and spec.variant.expect == "equal" and not c.problem:
+            bad = _bad_mask(actual, expected, allowed)
+            recompute = _recompute(spec, ref, i)
+            hints = compare.diagnose(
+                actual, expected, bad, layout=layout, inputs=ref.inputs, recompute=recompute,
+                magnitude=mag, terms=terms,
+            )
+            c = compare.Comparison(**{**c.__dict__, "hints": hints})
+        comparisons.append(c)
+    ratios = [c.error_ratio for c in comparisons if c.error_ratio is not None]
+    result.error_ratio = max(ratios) if ratios and len(ratios) == len(comparisons) else None
+    abs_errs = [c.max_abs_error for c in comparisons if c.max_abs_error is not None]
+    rel_errs = [c.max_rel_error for c in comparisons if c.max_rel_error is not None]
+    result.max_abs_error = max(abs_errs) if abs_errs else None
+    result.max_rel_error = max(rel_errs) if rel_errs else None
+    all_ok = all(c.ok for c in comparisons)
+    rule = case.tolerance.describe()
+    if spec.variant.expect == "differs":
+        if all_ok:
+            result.outcome = "failed"
+            result.reason = (
+                f"expected the known difference ({spec.variant.reason}) but every output agrees "
+                f"with the oracle (error_ratio {result.error_ratio:.3g})"
+            )
+        else:
+            result.reason = f"known non-equivalence observed (error_ratio {_ratio(result)}): {spec.variant.reason}"
+    elif not all_ok:
+        result.outcome = "failed"
+        result.reason = "\n".join(c.message(rule) for c in comparisons if not c.ok)
+    if repeats:
+        result.nondeterministic = any(
+            not np.array_equal(a, fw.to_numpy(b), equal_nan=True)
+            for r in repeats
+            for (_, a), (_, b) in zip(got, leaves(r))
+        )
+        if result.nondeterministic and cfg.require_deterministic and result.outcome == "passed":
+            result.outcome = "failed"
+            result.reason = f"results differ bitwise across {cfg.repeat} runs on the same inputs"
+    return result
+
+
+def _ratio(result: Result) -> str:
+    return "n/a" if result.error_ratio is None else f"{result.error_ratio:.3g}"
+
+
+def _bad_mask(actual: Array, expected: Array, allowed: Array) -> Array:
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(np.asarray(actual, dtype=np.float64) - expected)
+    return np.asarray(~(diff <= allowed), dtype=bool)
+
+
+def _recompute(spec: Spec, ref: Reference, index: int) -> compare.Recompute:
+    def again(changes: Mapping[str, Array]) -> Array | None:
+        assert spec.case.expected is not None
+        out = leaves(spec.case.expected(spec.params, **{**ref.inputs, **changes}))
+        return np.asarray(out[index][1], dtype=np.float64) if index < len(out) else None
+
+    return again

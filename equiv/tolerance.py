@@ -1,0 +1,135 @@
+"""How far a framework's result may be from the oracle, derived from rounding-error analysis.
+
+An output element y = b + sum_{i=1..K} x_i * w_i, computed in a precision with unit roundoff u in any
+summation order (blocked, pairwise, with or without FMA), satisfies (Higham, *Accuracy and Stability
+of Numerical Algorithms*, 2nd ed., section 3.1, eq. 3.5)
+
+    |fl(y) - y| <= gamma_K * sum_i |x_i * w_i|,     gamma_K = K*u / (1 - K*u),
+
+plus u_out * |y| when the result is rounded to an output dtype narrower than the accumulator. The
+oracle computes on the inputs *already rounded* to the item's dtype, so input rounding never counts;
+only accumulation and output rounding do. Per element:
+
+    magnitude M = the case's oracle applied to |inputs|          (= sum |x_i w_i| + |b|)
+    terms     K = the case's oracle applied to all-ones inputs   (= how many terms were summed)
+    allowed     = gamma_K * M + u_out * |y|
+
+With TF32 (`--equiv-precision tf32`) each float32 input of a product is first rounded to a 10-bit
+mantissa (u_tf32 = 2**-11), so every product carries up to 2*u_tf32 + u_tf32**2 relative error on top.
+
+The bound is rigorous for direct summation. Winograd or FFT convolution algorithms (cuDNN may pick
+them) have a different error model; a result beyond this bound from one of them is reported, never
+absorbed. `error_ratio` = max |y - y_ref| / allowed; a result passes when it is <= 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+Array = npt.NDArray[np.float64]
+
+UNIT_ROUNDOFF: dict[str, float] = {
+    "float64": 2.0**-53,
+    "float32": 2.0**-24,
+    "tf32": 2.0**-11,  # 10 explicit mantissa bits
+    "bfloat16": 2.0**-8,
+    "float16": 2.0**-11,
+}
+
+# (accumulator, output) per item dtype. float32 and float64 accumulate in their own precision in all
+# three frameworks on CPU and on CUDA with TF32 off. float16/bfloat16 convs accumulate in float32
+# (cuDNN, oneDNN, XLA) and round once at the end: their error is output rounding plus float32 sums.
+ACCUMULATION: dict[str, tuple[str, str]] = {
+    "float64": ("float64", "float64"),
+    "float32": ("float32", "float32"),
+    "bfloat16": ("float32", "bfloat16"),
+    "float16": ("float32", "float16"),
+}
+
+
+def gamma(k: npt.ArrayLike, u: float) -> Array:
+    """Higham's gamma_k = k*u / (1 - k*u); infinite where k*u >= 1 (no bound exists)."""
+    ku = np.asarray(k, dtype=np.float64) * u
+    with np.errstate(divide="ignore"):
+        return np.where(ku < 1.0, ku / (1.0 - ku), np.inf)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A case's tolerance rule. Overrides may only widen the derived bound, and must say why."""
+
+    kind: str = "derived"  # "derived" | "exact" | "one_rounding"
+    widen: float = 1.0
+    reason: str = ""
+    terms: Callable[[Any], float] | None = None  # K when all-ones inputs do not count terms (averages)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("derived", "exact", "one_rounding"):
+            raise ValueError(f"tolerance kind must be derived, exact or one_rounding, got {self.kind!r}")
+        if self.widen < 1.0:
+            raise ValueError(f"a tolerance override may only widen (widen >= 1), got widen={self.widen}")
+        if self.widen > 1.0 and not self.reason:
+            raise ValueError(f"widening the bound by {self.widen}x needs a reason= that the report shows")
+
+    @property
+    def needs_magnitude(self) -> bool:
+        return self.kind == "derived"
+
+    def describe(self) -> str:
+        text = {
+            "derived": "gamma_K*sum|x||w| + u_out*|y|",
+            "exact": "exact equality (data movement only)",
+            "one_rounding": "one rounding: u*|y|",
+        }[self.kind]
+        if self.widen != 1.0:
+            text += f", widened {self.widen:g}x: {self.reason}"
+        return text
+
+
+def derived(*, widen: float = 1.0, reason: str = "", terms: Callable[[Any], float] | None = None) -> Bound:
+    """The default: the rounding-error bound above."""
+    return Bound("derived", widen, reason, terms)
+
+
+def exact() -> Bound:
+    """For operations that only move data (transpose, reshape, pad, max): no rounding at all."""
+    return Bound("exact")
+
+
+def one_rounding() -> Bound:
+    """For a single rounding of the exact value to the item's dtype (a cast, one division)."""
+    return Bound("one_rounding")
+
+
+def allowed(
+    bound: Bound,
+    dtype: str,
+    expected: Array,
+    magnitude: Array | None = None,
+    terms: Array | float | None = None,
+    *,
+    precision: str = "ieee",
+) -> Array:
+    """Per-element allowed |actual - expected| for an item of `dtype` under `bound`."""
+    accum, out = ACCUMULATION[dtype]
+    u_out = UNIT_ROUNDOFF[out]
+    size = np.abs(expected)
+    if bound.kind == "exact":
+        return np.zeros_like(size)
+    if bound.kind == "one_rounding":
+        return bound.widen * u_out * size
+    if magnitude is None or terms is None:
+        raise ValueError("the derived bound needs the magnitude and term count from the oracle")
+    u = UNIT_ROUNDOFF[accum]
+    per_element = gamma(terms, u) * magnitude
+    if precision == "tf32" and dtype == "float32":
+        t = UNIT_ROUNDOFF["tf32"]
+        per_element = per_element + (2 * t + t * t) * (1 + gamma(terms, u)) * magnitude
+    if out != accum:
+        per_element = per_element + u_out * size
+    return bound.widen * np.asarray(per_element, dtype=np.float64)

@@ -1,0 +1,82 @@
+"""nox sessions for equiv. `nox --list` shows them; arguments after `--` go to pytest."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+REPORTS = Path("reports")
+# Linux x86_64 wheels of torch on PyPI bundle CUDA (several GB); CPU runs pin the CPU build.
+CPU_PINS = ["torch==2.13.0"]
+LINUX_X86 = sys.platform.startswith("linux") and platform.machine() in ("x86_64", "AMD64")
+TOOLS = ["check-jsonschema", "zizmor", "pyyaml", "matplotlib"]
+
+
+def wants_cuda(posargs: list[str]) -> bool:
+    """True when the pytest arguments select the cuda device (`--equiv-device cuda`, `=cpu,cuda`)."""
+    values = [a.split("=", 1)[1] for a in posargs if a.startswith("--equiv-device=")]
+    values += [b for a, b in zip(posargs, posargs[1:]) if a == "--equiv-device"]
+    return any("cuda" in v.split(",") for v in values)
+
+
+def install_frameworks(session: nox.Session, *, cuda: bool) -> None:
+    """CUDA builds for GPU runs (torch's default wheel, tensorflow[and-cuda], jax[cuda12]); else CPU."""
+    if cuda:
+        session.install("-e", ".[cuda,heatmaps]")
+        return
+    constraints = Path(session.create_tmp()) / "cpu-constraints.txt"
+    constraints.write_text("\n".join(CPU_PINS if LINUX_X86 else []) + "\n")
+    tensorflow = "tensorflow-cpu" if LINUX_X86 else "tensorflow"  # tensorflow-cpu: no CUDA wheels pulled
+    session.install("-c", str(constraints), "-e", ".[torch,jax,heatmaps]", tensorflow)
+
+
+def pytest_cases(session: nox.Session, *args: str) -> None:
+    REPORTS.mkdir(exist_ok=True)
+    session.run("pytest", "cases", "-n", "auto", "--dist", "loadgroup", "-p", "no:cacheprovider", *args)
+
+
+@nox.session(python=PYTHON)
+def equivalence(session: nox.Session) -> None:
+    """Run every case in PyTorch, TensorFlow and JAX; writes reports/equivalence.json and junit.xml."""
+    install_frameworks(session, cuda=wants_cuda(session.posargs))
+    pytest_cases(
+        session,
+        f"--equiv-report={REPORTS / 'equivalence.json'}",
+        f"--junitxml={REPORTS / 'junit.xml'}",
+        *session.posargs,
+    )
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The project's test command: the suite's own tests, then the CPU equivalence run."""
+    install_frameworks(session, cuda=False)
+    session.install(*TOOLS)
+    session.run("pytest", "tests", "-n", "auto", "-p", "no:cacheprovider", *session.posargs)
+    pytest_cases(session, "--equiv-device", "cpu", f"--equiv-report={REPORTS / 'tests-equivalence.json'}")
+
+
+@nox.session(python=PYTHON)
+def stress(session: nox.Session) -> None:
+    """The CPU suite under 20 seeds; prints the worst error_ratio per case and dtype (slow)."""
+    install_frameworks(session, cuda=False)
+    seeds = [a for a in session.posargs if a.isdigit()] or [str(s) for s in range(1, 21)]
+    for seed in seeds:
+        pytest_cases(session, "-q", "--equiv-device", "cpu", f"--equiv-seed={seed}",
+                     f"--equiv-report={REPORTS / f'stress-seed{seed}.json'}")
+    session.run("python", "-m", "equiv.sweep", *(str(REPORTS / f"stress-seed{s}.json") for s in seeds))
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff and mypy on equiv/ (typed), ruff on the rest."""
+    session.install("ruff", "mypy", "numpy", "pytest")
+    session.run("ruff", "check", ".")
+    session.run("mypy")

@@ -1,0 +1,197 @@
+"""The plugin end to end, driven with pytester on small case files."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from equiv import frameworks
+
+pytest_plugins = ["pytester"]
+
+CASE = '''
+"""A conv in channels_last equals the oracle (a small claim for the plugin's own tests)."""
+from equiv import Case, conv_inputs, oracle
+
+case = Case(grid={"layout": ["channels_last"], "L": [6, 7]})
+
+@case.inputs
+def draw(rng, p):
+    return conv_inputs(rng, layout=p.layout, spatial=[p.L], kernel=[4], channels=2, out_channels=3)
+
+@case.oracle
+def expected(p, x, w, b):
+    return oracle.conv(x, w, b, padding="same", layout=p.layout)
+
+@case.variant
+def native(fw, p, x, w, b):
+    return fw.conv(x, w, b, padding="same", layout=p.layout)
+'''
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _frameworks_imported_before_pytester() -> None:
+    # runpytest_inprocess drops modules first imported during a run; jaxlib cannot be imported twice.
+    for name in ("jax", "torch"):
+        frameworks.load(name)
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeini("[pytest]\nequiv_cases = cases\n")
+    (pytester.path / "cases").mkdir()
+    (pytester.path / "cases" / "small_conv.py").write_text(CASE)
+    return pytester
+
+
+def run(p: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return p.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:randomly", *args)
+
+
+def test_items_have_readable_ids_and_pass(suite: pytest.Pytester) -> None:
+    result = run(suite, "--equiv-framework", "jax", "--equiv-device", "cpu", "--collect-only", "-q")
+    out = result.stdout.str()
+    assert "cases/small_conv.py::native[jax-cpu-float32-channels_last-L6]" in out
+    assert "cases/small_conv.py::native[jax-cpu-float64-channels_last-L7]" in out
+    run(suite, "--equiv-framework", "jax", "--equiv-device", "cpu").assert_outcomes(passed=4)
+
+
+def test_json_report_has_a_record_for_every_item(suite: pytest.Pytester) -> None:
+    report = suite.path / "out" / "r.json"
+    result = run(suite, "--equiv-framework", "jax,torch", f"--equiv-report={report}", "--equiv-markdown=m.md")
+    result.assert_outcomes(passed=8, skipped=8)  # cuda items skip on a machine without a GPU
+    data = json.loads(report.read_text())
+    assert set(data["environment"]) >= {"python", "platform", "frameworks"}
+    assert set(data["environment"]["frameworks"]) == {"torch", "tensorflow", "jax"}
+    assert "version" in data["environment"]["frameworks"]["jax"]
+    assert any("precision" in k for k in data["environment"]["frameworks"]["jax"])
+    fields = {"id", "case", "variant", "framework", "device", "dtype", "params", "outcome",
+              "max_abs_error", "max_rel_error", "error_ratio", "reason"}
+    assert len(data["results"]) == 16
+    for r in data["results"]:
+        assert fields <= set(r)
+        if r["outcome"] == "passed":
+            assert 0 <= r["error_ratio"] <= 1
+        else:
+            assert r["outcome"] == "skipped" and r["device"] == "cuda"
+            assert "sees no GPU" in r["reason"] and r["error_ratio"] is None
+    assert {tuple(p["frameworks"]) for p in data["pairwise"]} == {("jax", "torch")}
+    table = (suite.path / "m.md").read_text()
+    assert "| small_conv |" in table and "jax/cuda" in table
+
+
+def test_inputs_depend_on_case_params_and_seed_only(suite: pytest.Pytester) -> None:
+    def errors(*args: str) -> dict[str, float]:
+        report = suite.path / "r.json"
+        run(suite, "--equiv-framework", "jax", "--equiv-device", "cpu", f"--equiv-report={report}", *args)
+        return {r["id"]: r["max_abs_error"] for r in json.loads(report.read_text())["results"]}
+
+    first = errors()
+    assert errors("-k", "L7") == {k: v for k, v in first.items() if "L7" in k}  # order-independent
+    assert errors("--equiv-seed=5") != first
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--equiv-framework", "pytorch"], "--equiv-framework: unknown value(s) pytorch; choose from torch"),
+        (["--equiv-device", "gpu"], "--equiv-device: unknown value(s) gpu"),
+        (["--equiv-dtype", "float32,half"], "--equiv-dtype: unknown value(s) half"),
+        (["--equiv-precision", "bf16"], "--equiv-precision: unknown value bf16"),
+        (["--equiv-repeat", "0"], "--equiv-repeat must be >= 1"),
+        (["--equiv-require-deterministic"], "needs --equiv-repeat"),
+        (["--equiv-device", "cpu", "--equiv-require-device", "cuda"], "not selected by --equiv-device"),
+    ],
+)
+def test_bad_option_values_name_the_option(suite: pytest.Pytester, args: list[str], message: str) -> None:
+    result = run(suite, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+
+
+def test_a_broken_case_file_is_one_error_naming_it(suite: pytest.Pytester) -> None:
+    (suite.path / "cases" / "broken_syntax.py").write_text('"""Broken."""\ndef f(:\n')
+    (suite.path / "cases" / "no_oracle.py").write_text(
+        '"""Missing pieces."""\nfrom equiv import Case\ncase = Case(grid={"a": [1]})\n'
+    )
+    (suite.path / "cases" / "no_case.py").write_text('"""Nothing here."""\n')
+    result = run(suite, "--equiv-framework", "jax", "--equiv-device", "cpu")
+    result.assert_outcomes(passed=4, errors=3)
+    out = result.stdout.str()
+    assert "broken_syntax.py:2: the case file failed to import: SyntaxError" in out
+    assert "no_oracle.py: no @case.inputs function" in out and "no @case.oracle function" in out
+    assert "no_case.py: defines no `case = Case(...)`" in out
+
+
+def test_missing_framework_skips_with_reason(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(frameworks, "is_installed", lambda name: name != "tensorflow")
+    monkeypatch.setattr(frameworks, "_loaded", {})
+    result = run(suite, "--equiv-framework", "tensorflow", "--equiv-device", "cpu", "-rs")
+    result.assert_outcomes(skipped=4)
+    result.stdout.fnmatch_lines(["*tensorflow is not installed*"])
+
+
+def test_strict_device_fails_at_start_without_gpu(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    jax_fw = frameworks.load("jax")
+    monkeypatch.setattr(jax_fw, "gpus", lambda: [])
+    result = run(suite, "--equiv-framework", "jax", "--equiv-device", "cuda", "--equiv-require-device", "cuda")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--equiv-require-device cuda: jax sees no GPU" in result.stderr.str()
+
+
+def test_strict_device_turns_unrunnable_cuda_items_into_failures(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The framework claims a GPU at start, but the item cannot be placed on it: a failure, not a skip.
+    jax_fw = frameworks.load("jax")
+    monkeypatch.setattr(jax_fw, "gpus", lambda: ["Simulated GPU"])
+    strict = run(suite, "--equiv-framework", "jax", "--equiv-device", "cuda", "--equiv-require-device", "cuda")
+    strict.assert_outcomes(failed=4)
+    strict.stdout.fnmatch_lines(["*jax sees no GPU*--equiv-require-device cuda makes this a failure*"])
+    run(suite, "--equiv-framework", "jax", "--equiv-device", "cuda").assert_outcomes(skipped=4)
+
+
+def test_repeat_reports_determinism(suite: pytest.Pytester) -> None:
+    report = suite.path / "r.json"
+    run(suite, "--equiv-framework", "jax", "--equiv-device", "cpu", "--equiv-repeat", "2",
+        "--equiv-require-deterministic", f"--equiv-report={report}").assert_outcomes(passed=4)
+    assert all(r["nondeterministic"] is False for r in json.loads(report.read_text())["results"])
+
+
+def test_known_differences_pass_only_when_observed(suite: pytest.Pytester) -> None:
+    (suite.path / "cases" / "small_conv.py").write_text(CASE + textwrap.dedent('''
+        @case.variant(expect="differs", reason="valid is not same")
+        def valid_differs(fw, p, x, w, b):
+            return fw.conv(x, w, b, padding=[(1, 1)], layout=p.layout)
+
+        @case.variant(expect="differs", reason="planted: this one agrees")
+        def agrees(fw, p, x, w, b):
+            return fw.conv(x, w, b, padding="same", layout=p.layout)
+
+        @case.variant(raises=ValueError, match="boom", reason="planted refusal")
+        def refuses(fw, p, x, w, b):
+            raise ValueError("boom")
+
+        @case.variant(raises=ValueError, reason="planted: does not raise")
+        def does_not_refuse(fw, p, x, w, b):
+            return fw.conv(x, w, b, padding="same", layout=p.layout)
+    '''))
+    result = run(suite, "--equiv-framework", "jax", "--equiv-device", "cpu", "--equiv-dtype", "float64")
+    result.assert_outcomes(passed=2 + 2 + 2, failed=2 + 2)
+    out = result.stdout.str()
+    assert "expected the known difference (planted: this one agrees)" in out
+    assert "expected does_not_refuse to raise ValueError" in out
+
+
+def test_a_wrong_mapping_fails_with_a_pointed_message(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    torch_fw = frameworks.load("torch")
+    symmetric = lambda pairs: ([max(lo, hi) for lo, hi in pairs], None)  # noqa: E731  planted bug
+    monkeypatch.setattr(torch_fw, "_torch_padding", symmetric)
+    result = run(suite, "--equiv-framework", "torch,jax", "--equiv-device", "cpu", "--equiv-dtype", "float64")
+    result.assert_outcomes(passed=2, failed=2)  # SAME with k=4 pads (1, 2): symmetric gives one more
+    out = result.stdout.str()
+    assert "native[torch-cpu-float64-channels_last-L6]" in out
+    assert "torch native out (cpu, float64) vs oracle: shape (2, 7, 3) but the oracle's is (2, 6, 3)" in out
+    assert "hint: size differs on axis [1]: padding amount, stride or dilation" in out

@@ -94,7 +94,8 @@ def compare(
     a = actual.astype(np.float64)
     same_nonfinite = (np.isnan(a) & np.isnan(expected)) | (np.isinf(expected) & (a == expected))
     finite = np.isfinite(a) & np.isfinite(expected)
-    diff = np.where(finite, np.abs(a - expected), np.where(same_nonfinite, 0.0, np.inf))
+    with np.errstate(invalid="ignore"):  # inf - inf; those places are judged by same_nonfinite
+        diff = np.where(finite, np.abs(a - expected), np.where(same_nonfinite, 0.0, np.inf))
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(diff == 0, 0.0, diff / allowed)
         rel = np.where(diff == 0, 0.0, diff / np.abs(expected))
@@ -224,16 +225,19 @@ def diagnose(
     if inputs is not None and recompute is not None:
         hints += _recompute_hints(a, inputs, recompute, layout)
 
-    # Spread everywhere at ~u*sqrt(K)*M*2**13: float32 inputs lost 13 mantissa bits, i.e. TF32.
+    # TF32 rounds each float32 input to 10 mantissa bits: K products each off by ~2**-11 relative,
+    # random in sign, sum to ~2**-11 * M / sqrt(K) (M = sum|x||w|), i.e. ~2**13 x u*M/sqrt(K) at
+    # u = 2**-24, everywhere. (The first-order level, not the rigorous bound's u*K*M.)
     if magnitude is not None and terms is not None and bad.mean() > 0.5:
+        k = np.maximum(np.asarray(terms, dtype=np.float64), 1.0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            scale = 2.0**-24 * np.sqrt(np.asarray(terms, dtype=np.float64)) * magnitude
+            scale = 2.0**-24 * magnitude / np.sqrt(k)
             level = np.abs(a - e) / scale
         level = level[np.isfinite(level) & (scale > 0)]
-        if level.size and 2.0**9 <= float(np.median(level)) <= 2.0**17:
+        if level.size and 2.0**10 <= float(np.median(level)) <= 2.0**16:
             hints.append(
                 f"error spread everywhere at ~2**{math.log2(float(np.median(level))):.1f} x "
-                "u*sqrt(K)*sum|x||w|: float32 computed with TF32 (10-bit mantissa); pin TF32 off "
+                "u*sum|x||w|/sqrt(K): float32 computed with TF32 (10-bit mantissa); pin TF32 off "
                 "or run with --equiv-precision tf32"
             )
     return hints

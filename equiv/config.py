@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,9 @@ def from_options(get: Any) -> Config:
         raise OptionError(f"--equiv-repeat must be >= 1, got {repeat}")
     if get("equiv_require_deterministic") and repeat < 2:
         raise OptionError("--equiv-require-deterministic needs --equiv-repeat N with N >= 2")
+
+    if get("equiv_heatmaps") and importlib.util.find_spec("matplotlib") is None:
+        raise OptionError("--equiv-heatmaps needs matplotlib: pip install 'equiv[heatmaps]'")
 
     def path(dest: str) -> Path | None:
         value = get(dest)

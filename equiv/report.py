@@ -28,6 +28,27 @@ def process_environment(cfg: Config) -> dict[str, dict[str, Any]]:
     return out
 
 
+def write_heatmap(path: Path, ratio: Any, layout: str, title: str) -> Path:
+    """A PNG of error_ratio per (H, W) position, worst over batch and channels; > 1 is beyond bound."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on CI machines
+    import matplotlib.pyplot as plt
+
+    channel_axis = 1 if layout == "channels_first" else ratio.ndim - 1
+    worst = np.max(np.max(ratio, axis=channel_axis), axis=0)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    image = ax.imshow(np.log10(np.maximum(worst, 1e-3)), cmap="magma")
+    fig.colorbar(image, ax=ax, label="log10 error_ratio (0 = at the bound)")
+    ax.set_title(title, fontsize=7)
+    ax.set_xlabel("W")
+    ax.set_ylabel("H")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def outcome_of(report: Any) -> str:
     if hasattr(report, "wasxfail"):
         return "xfailed" if report.skipped else "xpassed"

@@ -229,6 +229,8 @@ def _judge(result: Result, fw: Any, out: Any, repeats: list[Any], ref: Reference
     elif not all_ok:
         result.outcome = "failed"
         result.reason = "\n".join(c.message(rule) for c in comparisons if not c.ok)
+        if cfg.heatmaps is not None:
+            result.reason += _heatmaps(spec, cfg.heatmaps, got, ref, comparisons, layout, cfg.precision)
     if repeats:
         result.nondeterministic = any(
             not np.array_equal(a, fw.to_numpy(b), equal_nan=True)
@@ -239,6 +241,30 @@ def _judge(result: Result, fw: Any, out: Any, repeats: list[Any], ref: Reference
             result.outcome = "failed"
             result.reason = f"results differ bitwise across {cfg.repeat} runs on the same inputs"
     return result
+
+
+def _heatmaps(
+    spec: Spec, folder: Any, got: list[tuple[str, Array]], ref: Reference,
+    comparisons: list[compare.Comparison], layout: str, precision: str,
+) -> str:
+    """Write one PNG per failing output with two spatial axes; return lines naming them."""
+    from equiv.report import write_heatmap
+
+    lines = ""
+    for i, ((name, actual), c) in enumerate(zip(got, comparisons)):
+        if c.ok or c.problem or actual.ndim != 4:
+            continue
+        expected = ref.expected[i][1]
+        mag = ref.magnitude[i][1] if ref.magnitude else None
+        terms = ref.terms[i][1] if ref.terms else None
+        allowed = tolerance.allowed(spec.case.tolerance, spec.dtype, expected, mag, terms, precision=precision)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            diff = np.abs(actual.astype(np.float64) - expected)
+            ratio = np.nan_to_num(np.where(diff == 0, 0.0, diff / allowed), nan=np.inf, posinf=1e30)
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{spec.id}-{name}")
+        path = write_heatmap(folder / f"{stem}.png", ratio, layout, f"{spec.id} {name}")
+        lines += f"\n  heatmap of error_ratio: {path}"
+    return lines
 
 
 def _ratio(result: Result) -> str:

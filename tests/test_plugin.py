@@ -195,3 +195,32 @@ def test_a_wrong_mapping_fails_with_a_pointed_message(suite: pytest.Pytester, mo
     assert "native[torch-cpu-float64-channels_last-L6]" in out
     assert "torch native out (cpu, float64) vs oracle: shape (2, 7, 3) but the oracle's is (2, 6, 3)" in out
     assert "hint: size differs on axis [1]: padding amount, stride or dilation" in out
+
+
+def test_heatmap_png_for_a_failing_2d_output(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("matplotlib", reason="nox -s tests installs matplotlib for the heatmap test")
+    pytester.makeini("[pytest]\nequiv_cases = cases\n")
+    (pytester.path / "cases").mkdir()
+    (pytester.path / "cases" / "flipped.py").write_text(textwrap.dedent('''
+        """Planted: a 2-D conv computed with the kernel flipped (convolution, not correlation)."""
+        from equiv import Case, conv_inputs, oracle
+
+        case = Case(grid={"layout": ["channels_first"]})
+
+        @case.inputs
+        def draw(rng, p):
+            return conv_inputs(rng, layout=p.layout, spatial=[6, 5], kernel=[3, 3], channels=2, out_channels=2)
+
+        @case.oracle
+        def expected(p, x, w, b):
+            return oracle.conv(x, w, b, layout=p.layout)
+
+        @case.variant
+        def flipped(fw, p, x, w, b):
+            return fw.conv(x, fw.flip(w, (2, 3)) if hasattr(fw, "flip") else w[:, :, ::-1, ::-1], b, layout=p.layout)
+    '''))
+    result = run(pytester, "--equiv-framework", "torch", "--equiv-device", "cpu", "--equiv-dtype", "float64",
+                 "--equiv-heatmaps", "maps")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*hint: equals the oracle with the kernel flipped*", "*heatmap of error_ratio: maps*"])
+    assert len(list((pytester.path / "maps").glob("*.png"))) == 1

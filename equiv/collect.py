@@ -104,6 +104,8 @@ class CaseItem(pytest.Item):
         key = (s.case_name, s.variant.name, s.params.id, s.dtype, s.device)
         ref = runner.reference(s, self.config.stash[CONFIG_KEY].seed)
         mine = {n: result.outputs[n] for n, _ in ref.expected}
+        if any(mine[n].shape != e.shape for n, e in ref.expected):
+            return  # a wrong shape is this item's own failure; there is nothing to pair
         for other, outputs in seen.setdefault(key, {}).items():
             diffs = [
                 float(np.max(np.abs(mine[n].astype(np.float64) - outputs[n].astype(np.float64)), initial=0.0))
@@ -127,6 +129,8 @@ class CaseItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, CaseFailure):
             return f"{self.spec.id}\n{excinfo.value}"
+        # An error inside a variant: show the frames from runtest down, not pytest's own.
+        excinfo.traceback = excinfo.traceback.cut(path=Path(__file__)).filter(excinfo)
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:

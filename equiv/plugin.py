@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from equiv import frameworks
+from equiv import frameworks, runner
 from equiv.collect import CONFIG_KEY, CaseFile
 from equiv.config import SELECTIONS, Config, OptionError, from_options
 from equiv.report import Reporter, process_environment
@@ -71,6 +71,7 @@ class EquivSession:
         self.reporter = Reporter(cfg)
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        runner.clear_references()  # an in-process rerun (pytester) must not reuse another run's oracle
         if "cuda" in self.cfg.require_device and not self.is_worker:
             for name in self.cfg.frameworks:
                 _require_gpu(name)

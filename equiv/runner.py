@@ -100,6 +100,10 @@ class Reference:
 _references: dict[tuple[str, str, str, int], Reference] = {}
 
 
+def clear_references() -> None:
+    _references.clear()
+
+
 def draw_inputs(case: Case, case_name: str, p: Params, seed: int) -> dict[str, Array]:
     assert case.draw is not None
     rng = np.random.default_rng(item_seed(case_name, p, seed))

@@ -1,0 +1,770 @@
+"""Mutation self-test: planted mistakes must turn red, through the machinery the real cases use.
+
+Each mutant is a small case file written into a pytester directory (`cases/mutant_<name>.py`, built
+like the files in `cases/`: `Case`, `conv_inputs`, `oracle`), collected and run by the real equiv
+plugin in-process. Its oracle states the correct claim; two kinds of variant compute it:
+
+* `correct`: the right computation, which must PASS (so the case file, its oracle and its inputs are
+  sound and a red mutant is red because of the mistake, not because the file is broken);
+* `mutant...`: a deliberately wrong implementation of a real convention, which must FAIL, with the
+  failure kind it should have (numbers beyond the bound, a shape, a non-finite value, an error) and,
+  where the diagnostics know the pattern, the hint that names the mistake.
+
+One more mutant breaks a framework mapping instead of a case: the PyTorch module's asymmetric (SAME)
+padding is made symmetric and the real `cases/same_padding_with_stride.py` is run, so PyTorch's
+items that need an asymmetric pad turn red while JAX's stay green. The other kinds of check are
+planted too: a known difference that is not observed, a known refusal that does not raise, a shape
+mismatch, and a 1-ulp change under the `exact` tolerance.
+
+`tests/conftest.py` prints "mutation self-test: N of M planted mistakes caught" at the end of a run.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from equiv import frameworks, runner
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Common head of every mutant case file; `_native` brings a NumPy array back into the framework
+# (the mutants run on the CPU only), for mistakes no framework-neutral op spells (flip, tile, NaN).
+HEADER = '''\
+import numpy as np
+
+from equiv import Case, conv_inputs, oracle, tolerance
+
+
+def _native(fw, a):
+    return fw.asarray(np.ascontiguousarray(a), "cpu")
+'''
+
+BEYOND = "elements beyond the allowed error"  # CaseFailure text of a numeric mismatch
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    frameworks: tuple[str, ...]
+    source: str  # the case file after HEADER; starts with its docstring
+    shows: str  # regex every mutant item's failure text must match: the kind of failure
+    hint: str | None = None  # substring every mutant item's failure text must contain
+    dtype: str = "float32"
+
+
+def _src(docstring: str, body: str) -> str:
+    return f'"""{docstring}"""\n\n{HEADER}\n' + textwrap.dedent(body)
+
+
+MUTANTS: list[Mutant] = [
+    Mutant(
+        "same_symmetric_stride2",
+        ("torch", "jax", "tensorflow"),
+        _src(
+            "Mutant: SAME at stride 2 ported as the symmetric padding k//2 on both sides.",
+            """
+            case = Case(grid={"L": [8], "k": [3]}, output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_last", spatial=[p.L], kernel=[p.k], channels=2,
+                                   out_channels=3)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, w, b, stride=2, padding="same", layout="channels_last")
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                return fw.conv(x, w, b, stride=2, padding="same", layout="channels_last")
+
+            @case.variant
+            def mutant(fw, p, x, w, b):
+                return fw.conv(x, w, b, stride=2, padding=p.k // 2, layout="channels_last")
+            """,
+        ),
+        shows=BEYOND,
+        hint="padding split on the wrong side",
+    ),
+    Mutant(
+        "same_odd_pixel_wrong_side",
+        ("torch", "jax"),
+        _src(
+            "Mutant: the odd SAME pixel padded at the start (SAME_LOWER) where SAME is asked, stride 1.",
+            """
+            case = Case(grid={"L": [8], "k": [2]}, output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_last", spatial=[p.L], kernel=[p.k], channels=2,
+                                   out_channels=3)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, w, b, padding="same", layout="channels_last")
+
+            def _padded(fw, p, x, lower):
+                pair = oracle.same_padding(p.L, p.k, lower=lower)
+                return fw.pad(x, [(0, 0), pair, (0, 0)])
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                return fw.conv(_padded(fw, p, x, lower=False), w, b, layout="channels_last")
+
+            @case.variant
+            def mutant(fw, p, x, w, b):
+                return fw.conv(_padded(fw, p, x, lower=True), w, b, layout="channels_last")
+            """,
+        ),
+        shows=BEYOND,
+        hint="shifted by one",
+    ),
+    Mutant(
+        "reshape_not_transpose",
+        ("torch", "jax"),
+        _src(
+            "Mutant: NCHW -> NHWC done with a reshape instead of a transpose.",
+            """
+            case = Case(grid={"H": [5]}, output_layout="channels_first")
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_first", spatial=[p.H, 4], kernel=[3, 3], channels=3,
+                                   out_channels=4)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, w, b, layout="channels_first")
+
+            def _via_channels_last(fw, x_last, w, b):
+                y = fw.conv(x_last, fw.transpose(w, (2, 3, 1, 0)), b, layout="channels_last")
+                return fw.transpose(y, (0, 3, 1, 2))
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                return _via_channels_last(fw, fw.transpose(x, (0, 2, 3, 1)), w, b)
+
+            @case.variant
+            def mutant(fw, p, x, w, b):
+                return _via_channels_last(fw, fw.reshape(x, (2, p.H, 4, 3)), w, b)
+            """,
+        ),
+        shows=BEYOND,
+    ),
+    Mutant(
+        "weights_oi_swapped_o_ne_i",
+        ("torch", "jax"),
+        _src(
+            "Mutant: OIHW weights passed with O and I swapped, O=4 != I=3: the framework must refuse.",
+            """
+            case = Case(grid={"H": [5]}, output_layout="channels_first")
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_first", spatial=[p.H, 4], kernel=[3, 3], channels=3,
+                                   out_channels=4)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, w, b, layout="channels_first")
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                return fw.conv(x, w, b, layout="channels_first")
+
+            @case.variant
+            def mutant(fw, p, x, w, b):
+                return fw.conv(x, fw.transpose(w, (1, 0, 2, 3)), b, layout="channels_first")
+            """,
+        ),
+        # The framework's own error, shown: torch "RuntimeError: ... channels", lax "TypeError: ... feature".
+        shows=r"(RuntimeError|TypeError|ValueError): .*(channel|feature)",
+    ),
+    Mutant(
+        "weights_oi_swapped_o_eq_i",
+        ("torch", "jax"),
+        _src(
+            "Mutant: OIHW weights passed with O and I swapped, O == I == 3: it runs, and is wrong.",
+            """
+            case = Case(grid={"H": [5]}, output_layout="channels_first")
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_first", spatial=[p.H, 4], kernel=[3, 3], channels=3,
+                                   out_channels=3)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, w, b, layout="channels_first")
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                return fw.conv(x, w, b, layout="channels_first")
+
+            @case.variant
+            def mutant(fw, p, x, w, b):
+                return fw.conv(x, fw.transpose(w, (1, 0, 2, 3)), b, layout="channels_first")
+            """,
+        ),
+        shows=BEYOND,
+        hint="in/out channel axes swapped",
+    ),
+    Mutant(
+        "kernel_flipped",
+        ("torch", "jax", "tensorflow"),
+        _src(
+            "Mutant: the kernel flipped (a scipy-style convolution) where frameworks cross-correlate.",
+            """
+            case = Case(grid={"H": [6]}, output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_last", spatial=[p.H, 5], kernel=[3, 3], channels=2,
+                                   out_channels=3)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, w, b, layout="channels_last")
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                return fw.conv(x, w, b, layout="channels_last")
+
+            @case.variant
+            def mutant(fw, p, x, w, b):
+                flipped = _native(fw, np.flip(fw.to_numpy(w), axis=(0, 1)))
+                return fw.conv(x, flipped, b, layout="channels_last")
+            """,
+        ),
+        shows=BEYOND,
+        hint="convolution versus cross-correlation",
+    ),
+    Mutant(
+        "kernel_not_flipped",
+        ("torch", "jax"),
+        _src(
+            "Mutant: a true convolution (kernel flipped, as scipy.signal.convolve) computed unflipped.",
+            """
+            case = Case(grid={"H": [6]}, output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_last", spatial=[p.H, 5], kernel=[3, 3], channels=2,
+                                   out_channels=3)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, np.flip(w, axis=(0, 1)), b, layout="channels_last")
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                flipped = _native(fw, np.flip(fw.to_numpy(w), axis=(0, 1)))
+                return fw.conv(x, flipped, b, layout="channels_last")
+
+            @case.variant
+            def mutant(fw, p, x, w, b):
+                return fw.conv(x, w, b, layout="channels_last")
+            """,
+        ),
+        shows=BEYOND,
+        hint="kernel flipped",
+    ),
+    Mutant(
+        "bias_dropped",
+        ("torch", "jax", "tensorflow"),
+        _src(
+            "Mutant: the bias dropped.",
+            """
+            case = Case(grid={"H": [6]}, output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_last", spatial=[p.H, 5], kernel=[3, 3], channels=2,
+                                   out_channels=3)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, w, b, layout="channels_last")
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                return fw.conv(x, w, b, layout="channels_last")
+
+            @case.variant
+            def mutant(fw, p, x, w, b):
+                return fw.conv(x, w, layout="channels_last")
+            """,
+        ),
+        shows=BEYOND,
+        hint="bias was dropped",
+    ),
+    Mutant(
+        "stride_off_by_one",
+        ("torch", "jax"),
+        _src(
+            "Mutant: stride 2 passed as stride + 1.",
+            """
+            case = Case(grid={"L": [9], "s": [2]}, output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_last", spatial=[p.L], kernel=[3], channels=2,
+                                   out_channels=3)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, w, b, stride=p.s, layout="channels_last")
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                return fw.conv(x, w, b, stride=p.s, layout="channels_last")
+
+            @case.variant
+            def mutant(fw, p, x, w, b):
+                return fw.conv(x, w, b, stride=p.s + 1, layout="channels_last")
+            """,
+        ),
+        shows=r"shape \(2, 3, 3\) but the oracle's is \(2, 4, 3\)",
+        hint="stride",
+    ),
+    Mutant(
+        "dilation_ignored",
+        ("torch", "jax"),
+        _src(
+            "Mutant: dilation 2 dropped (SAME padding, so the shape still matches).",
+            """
+            case = Case(grid={"L": [9], "d": [2]}, output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_last", spatial=[p.L], kernel=[3], channels=2,
+                                   out_channels=3)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, w, b, padding="same", dilation=p.d, layout="channels_last")
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                return fw.conv(x, w, b, padding="same", dilation=p.d, layout="channels_last")
+
+            @case.variant
+            def mutant(fw, p, x, w, b):
+                return fw.conv(x, w, b, padding="same", layout="channels_last")
+            """,
+        ),
+        shows=BEYOND,
+    ),
+    Mutant(
+        "groups_ignored",
+        ("torch", "jax"),
+        _src(
+            "Mutant: groups=2 ignored: omitted (the framework refuses) or worked around by tiled weights.",
+            """
+            case = Case(grid={"G": [2]}, output_layout="channels_first")
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_first", spatial=[7], kernel=[3], channels=4,
+                                   out_channels=4, groups=p.G)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, w, b, groups=p.G, layout="channels_first")
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                return fw.conv(x, w, b, groups=p.G, layout="channels_first")
+
+            @case.variant
+            def mutant_groups_omitted(fw, p, x, w, b):
+                return fw.conv(x, w, b, layout="channels_first")
+
+            @case.variant
+            def mutant_weights_tiled(fw, p, x, w, b):
+                tiled = _native(fw, np.tile(fw.to_numpy(w), (1, p.G, 1)))  # (O, C/G, k) -> (O, C, k)
+                return fw.conv(x, tiled, b, layout="channels_first")  # every output reads every channel
+            """,
+        ),
+        shows=rf"{BEYOND}|(RuntimeError|TypeError|ValueError): .*(channel|feature)",
+    ),
+    Mutant(
+        "hw_swapped_non_square",
+        ("torch", "jax"),
+        _src(
+            "Mutant: a non-square image convolved as (W, H) and not transposed back.",
+            """
+            case = Case(grid={"H": [5], "W": [7]}, output_layout="channels_first")
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_first", spatial=[p.H, p.W], kernel=[3, 3],
+                                   channels=3, out_channels=4)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, w, b, layout="channels_first")
+
+            def _as_wh(fw, x, w, b):
+                return fw.conv(fw.transpose(x, (0, 1, 3, 2)), fw.transpose(w, (0, 1, 3, 2)), b)
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                return fw.transpose(_as_wh(fw, x, w, b), (0, 1, 3, 2))
+
+            @case.variant
+            def mutant(fw, p, x, w, b):
+                return _as_wh(fw, x, w, b)
+            """,
+        ),
+        shows=r"shape \(2, 4, 5, 3\) but the oracle's is \(2, 4, 3, 5\)",
+        hint="axis order",
+    ),
+    Mutant(
+        "tf32_inputs_judged_float32",
+        ("torch", "jax"),
+        _src(
+            "Mutant: float32 inputs rounded to TF32 (10-bit mantissa) before the conv, judged as float32.",
+            """
+            case = Case(grid={"C": [8]}, dtypes=("float32",), output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_last", spatial=[6, 6], kernel=[3, 3], channels=p.C,
+                                   out_channels=4)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, w, b, layout="channels_last")
+
+            def _tf32(fw, a):  # round to nearest even, keeping 10 of float32's 23 mantissa bits
+                bits = np.asarray(fw.to_numpy(a), dtype=np.float32).view(np.uint32)
+                lsb = (bits >> np.uint32(13)) & np.uint32(1)
+                kept = (bits + np.uint32(0x0FFF) + lsb) & np.uint32(0xFFFFE000)
+                return _native(fw, kept.view(np.float32))
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                return fw.conv(x, w, b, layout="channels_last")
+
+            @case.variant
+            def mutant(fw, p, x, w, b):
+                return fw.conv(_tf32(fw, x), _tf32(fw, w), b, layout="channels_last")
+            """,
+        ),
+        shows=BEYOND,
+        hint="TF32",
+    ),
+    Mutant(
+        "nan_where_oracle_finite",
+        ("torch", "jax"),
+        _src(
+            "Mutant: SAME padding taken from an uninitialised (NaN) buffer instead of zeros.",
+            """
+            case = Case(grid={"L": [8]}, output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_last", spatial=[p.L], kernel=[3], channels=2,
+                                   out_channels=3)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, w, b, padding="same", layout="channels_last")
+
+            def _padded(fw, x, value):
+                return _native(fw, np.pad(fw.to_numpy(x), [(0, 0), (1, 1), (0, 0)], constant_values=value))
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                return fw.conv(_padded(fw, x, 0.0), w, b, layout="channels_last")
+
+            @case.variant
+            def mutant(fw, p, x, w, b):
+                return fw.conv(_padded(fw, x, np.nan), w, b, layout="channels_last")
+            """,
+        ),
+        shows=r"non-finite value\(s\) where the oracle differs",
+    ),
+    # ---- the other kinds of check can fail too ----
+    Mutant(
+        "differs_but_agrees",
+        ("torch", "jax"),
+        _src(
+            "Mutant: symmetric padding declared a known difference from SAME on an odd length: it agrees.",
+            """
+            case = Case(grid={"L": [7, 8], "k": [3]}, output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_last", spatial=[p.L], kernel=[p.k], channels=2,
+                                   out_channels=3)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, w, b, stride=2, padding="same", layout="channels_last")
+
+            # On an even length the difference is real: a `differs` that holds, which passes.
+            @case.variant(expect="differs", when=lambda p: p.L % 2 == 0,
+                          reason="symmetric k//2 padding is not SAME at stride 2 on an even length")
+            def correct(fw, p, x, w, b):
+                return fw.conv(x, w, b, stride=2, padding=p.k // 2, layout="channels_last")
+
+            # The `when` forgot the even-length condition: on L=7 SAME pads (1, 1), so they agree.
+            @case.variant(expect="differs", when=lambda p: p.L % 2 == 1,
+                          reason="symmetric k//2 padding is not SAME at stride 2")
+            def mutant(fw, p, x, w, b):
+                return fw.conv(x, w, b, stride=2, padding=p.k // 2, layout="channels_last")
+            """,
+        ),
+        shows=r"expected the known difference .* but every output agrees with the oracle",
+    ),
+    Mutant(
+        "raises_but_returns",
+        ("torch", "jax"),
+        _src(
+            "Mutant: a refusal declared for a call that does not refuse (equiv resolves SAME at stride 2).",
+            """
+            case = Case(grid={"L": [8]}, output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_last", spatial=[p.L], kernel=[3], channels=2,
+                                   out_channels=3)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, w, b, stride=2, padding="same", layout="channels_last")
+
+            # torch.nn.Conv1d(padding="same") does refuse a stride: a `raises` that holds, which passes.
+            @case.variant(frameworks=["torch"], raises=ValueError, match="not supported for strided",
+                          reason="torch's padding='same' refuses stride > 1")
+            def correct(fw, p, x, w, b):
+                xf, wf = fw.transpose(x, (0, 2, 1)), fw.transpose(w, (2, 1, 0))
+                return fw.conv_layer(xf, wf, b, stride=2, padding="same")
+
+            @case.variant(raises=ValueError, reason="SAME with a stride is refused")
+            def mutant(fw, p, x, w, b):
+                return fw.conv(x, w, b, stride=2, padding="same", layout="channels_last")
+            """,
+        ),
+        shows=r"expected mutant to raise ValueError .* but it returned a result",
+    ),
+    Mutant(
+        "shape_mismatch",
+        ("torch", "jax"),
+        _src(
+            "Mutant: VALID where SAME is claimed: the output is shorter than the oracle's.",
+            """
+            case = Case(grid={"L": [8]}, output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_last", spatial=[p.L], kernel=[3], channels=2,
+                                   out_channels=3)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, w, b, padding="same", layout="channels_last")
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                return fw.conv(x, w, b, padding="same", layout="channels_last")
+
+            @case.variant
+            def mutant(fw, p, x, w, b):
+                return fw.conv(x, w, b, padding="valid", layout="channels_last")
+            """,
+        ),
+        shows=r"shape \(2, 6, 3\) but the oracle's is \(2, 8, 3\)",
+        hint="padding amount",
+    ),
+    Mutant(
+        "exact_one_ulp",
+        ("torch", "jax"),
+        _src(
+            "Mutant: a data-movement op (NCHW -> NHWC) judged exactly, with one element off by 1 ulp.",
+            """
+            case = Case(grid={"H": [5]}, tolerance=tolerance.exact(), output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                return {"x": rng.standard_normal((2, 3, p.H, 4))}
+
+            @case.oracle
+            def expected(p, x):
+                return x.transpose(0, 2, 3, 1)
+
+            @case.variant
+            def correct(fw, p, x):
+                return fw.transpose(x, (0, 2, 3, 1))
+
+            @case.variant
+            def mutant(fw, p, x):
+                y = fw.to_numpy(fw.transpose(x, (0, 2, 3, 1))).copy()
+                y[1, 2, 3, 1] = np.nextafter(y[1, 2, 3, 1], np.inf)
+                return _native(fw, y)
+            """,
+        ),
+        shows=rf"1 of 120 {BEYOND} \(error_ratio inf; allowed: exact equality",
+    ),
+]
+
+
+@pytest.fixture(scope="session")
+def installed() -> tuple[str, ...]:
+    """Import every installed framework (and run one conv) before pytester snapshots sys.modules.
+
+    pytester's in-process runs restore sys.modules afterwards; a framework first imported inside one
+    would be dropped and imported again by the next, which torch and TensorFlow do not survive.
+    """
+    import numpy as np
+
+    names = []
+    for name in frameworks.NAMES:
+        if not frameworks.is_installed(name):
+            continue
+        fw = frameworks.load(name)
+        x, w = np.ones((1, 4, 2), np.float32), np.ones((3, 2, 2), np.float32)
+        with fw.precision("ieee"), fw.scope("cpu"):
+            y = fw.conv(fw.asarray(x, "cpu"), fw.asarray(w, "cpu"), padding="same", layout="channels_last")
+            fw.to_numpy(y)
+        names.append(name)
+    return tuple(names)
+
+
+@dataclass
+class Item:
+    variant: str
+    framework: str
+    outcome: str
+    text: str
+
+
+_ITEM = re.compile(r"::(?P<variant>\w+)\[(?P<framework>\w+)-")
+
+
+def run_cases(pytester: pytest.Pytester, fws: list[str], dtype: str, *extra: str) -> list[Item]:
+    """Run the pytester dir's cases/ through the real plugin in-process; one Item per case item."""
+    result = pytester.runpytest_inprocess(
+        "--equiv-device", "cpu", "--equiv-framework", ",".join(fws), "--equiv-dtype", dtype,
+        "-p", "no:cacheprovider", "-q", *extra,
+    )
+    reprec: Any = result.reprec  # type: ignore[attr-defined]
+    broken = reprec.getfailedcollections()
+    assert not broken, "a case file failed to collect:\n" + "\n".join(r.longreprtext for r in broken)
+    items: dict[str, Item] = {}
+    for rep in reprec.getreports("pytest_runtest_logreport"):
+        m = _ITEM.search(rep.nodeid)
+        assert m, f"unexpected item {rep.nodeid}"
+        item = items.setdefault(rep.nodeid, Item(m["variant"], m["framework"], "passed", ""))
+        if rep.outcome != "passed":
+            item.outcome, item.text = rep.outcome, item.text + rep.longreprtext
+    assert items, "no case items ran:\n" + result.stdout.str()
+    return list(items.values())
+
+
+def _fresh(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # The oracle cache is per process and keyed by file stem: keep earlier runs' entries out.
+    monkeypatch.setattr(runner, "_references", {})
+    pytester.makeini("[pytest]\nequiv_cases = cases\n")
+    return pytester.mkdir("cases")
+
+
+def _hints(item: Item) -> str:
+    """The failure's `hint:` lines only (the item's own name must not satisfy a hint check)."""
+    return "\n".join(line for line in item.text.splitlines() if line.lstrip().startswith("hint:"))
+
+
+def _summary(items: list[Item]) -> str:
+    return "\n".join(
+        f"  {i.variant}[{i.framework}]: {i.outcome}\n{textwrap.indent(i.text, '    ')}" for i in items
+    )
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
+def test_planted_mistake_is_caught(
+    mutant: Mutant,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    installed: tuple[str, ...],
+    mutation_record: Any,
+) -> None:
+    fws = [f for f in mutant.frameworks if f in installed]
+    if not fws:
+        pytest.skip(f"none of {mutant.frameworks} is installed")
+    cases = _fresh(pytester, monkeypatch)
+    (cases / f"mutant_{mutant.name}.py").write_text(mutant.source, encoding="utf-8")
+
+    items = run_cases(pytester, fws, mutant.dtype)
+    planted = [i for i in items if i.variant.startswith("mutant")]
+    controls = [i for i in items if not i.variant.startswith("mutant")]
+    caught = bool(planted) and all(i.outcome == "failed" for i in planted)
+    right_kind = caught and all(re.search(mutant.shows, i.text) for i in planted)
+    hint_seen = None if mutant.hint is None else caught and all(mutant.hint in _hints(i) for i in planted)
+    sound = all(i.outcome == "passed" for i in controls)
+    mutation_record(mutant.name, sound and caught and right_kind, hint_seen)
+
+    assert {i.framework for i in planted} == set(fws), f"mutant {mutant.name}: not run in every framework"
+    assert sound, (
+        f"mutant {mutant.name}: the correct variant must pass, or the planted file proves nothing:\n"
+        + _summary(controls)
+    )
+    assert caught, f"mutant {mutant.name} was NOT caught (reported as not failed):\n{_summary(planted)}"
+    assert right_kind, (
+        f"mutant {mutant.name} failed, but not as {mutant.shows!r} (a broken mutant, not a caught one):\n"
+        + _summary(planted)
+    )
+    if mutant.hint is not None:
+        assert hint_seen, f"mutant {mutant.name}: hint {mutant.hint!r} missing:\n{_summary(planted)}"
+
+
+def _symmetric_pad(x: Any, pairs: Any) -> Any:
+    """The mistake: torch has only symmetric conv padding, so pad max(before, after) on both sides."""
+    import torch.nn.functional as F
+
+    return F.pad(x, [max(pair) for pair in reversed(pairs) for _ in range(2)])
+
+
+def _symmetric_torch_padding(pairs: list[tuple[int, int]]) -> tuple[list[int], None]:
+    return [max(pair) for pair in pairs], None
+
+
+def test_broken_torch_same_mapping_fails_real_case(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    installed: tuple[str, ...],
+    mutation_record: Any,
+) -> None:
+    """Symmetric padding in PyTorch's SAME path turns torch's items red on the real case; JAX stays green."""
+    if not {"torch", "jax"} <= set(installed):
+        pytest.skip("needs torch and jax")
+    cases = _fresh(pytester, monkeypatch)
+    source = ROOT / "cases" / "same_padding_with_stride.py"
+    (cases / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    torch_module = frameworks.load("torch")
+    # Both of equiv.frameworks.torch's asymmetric-padding paths: conv's padding resolution
+    # (SAME -> pairs -> symmetric padding= plus an F.pad for the rest) and the explicit pad.
+    monkeypatch.setattr(torch_module, "_torch_padding", _symmetric_torch_padding)
+    monkeypatch.setattr(torch_module, "pad", _symmetric_pad)
+
+    items = run_cases(pytester, ["torch", "jax"], "float32", "-k", "nd1")
+    red = [i for i in items if i.outcome != "passed"]
+    torch_red = [i for i in red if i.framework == "torch"]
+    caught = bool(torch_red) and all(i.framework == "torch" for i in red)
+    hint_seen = all("padding" in _hints(i) for i in torch_red)
+    mutation_record("torch_same_mapping_symmetric", caught, hint_seen)
+
+    assert not [i for i in red if i.framework == "jax"], "jax items must pass:\n" + _summary(red)
+    assert torch_red, "symmetric padding in torch's SAME path was NOT caught by the real case"
+    assert {i.outcome for i in torch_red} == {"failed"}, _summary(torch_red)
+    # Only items that need an asymmetric pad can go red, and each says padding is the problem.
+    assert {i.variant for i in torch_red} == {"explicit_asymmetric_pad"}, _summary(torch_red)
+    unexplained = [i for i in torch_red if "padding" not in _hints(i)]
+    assert not unexplained, "torch failures with no hint pointing at the padding:\n" + _summary(unexplained)

@@ -171,3 +171,169 @@ def transpose(x: jax.Array, axes: Sequence[int]) -> jax.Array:
 
 def reshape(x: jax.Array, shape: Sequence[int]) -> jax.Array:
     return jnp.reshape(x, shape)
+
+
+# --- transposed conv, gradients, depthwise, pooling -------------------------------------------------
+
+
+def flip(x: jax.Array, axes: Sequence[int]) -> jax.Array:
+    return jnp.flip(x, tuple(axes))
+
+
+def add(a: jax.Array, b: jax.Array) -> jax.Array:
+    return a + b
+
+
+def _spatial(x: jax.Array, layout: str) -> tuple[int, ...]:
+    return tuple(x.shape[2:] if layout == "channels_first" else x.shape[1:-1])
+
+
+def conv_transpose(
+    x: jax.Array,
+    w: jax.Array,
+    b: jax.Array | None = None,
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: Any = 0,
+    output_padding: int | Sequence[int] = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    layout: str = "channels_first",
+    transpose_kernel: bool = True,
+) -> jax.Array:
+    """lax.conv_transpose; w as oracle.conv_transpose takes it: (C_in, C_out, *k) or (*k, C_out, C_in).
+
+    transpose_kernel=True flips the kernel and swaps its I/O axes (the gradient of conv, as in torch
+    and TF); False (lax's default) is a conv of the stride-dilated input with the kernel as given.
+    """
+    nd = x.ndim - 2
+    if groups != 1:
+        raise Unsupported("jax: lax.conv_transpose has no feature_group_count")
+    s, d, op = _tuple(stride, nd), _tuple(dilation, nd), _tuple(output_padding, nd)
+    kernel = w.shape[2:] if layout == "channels_first" else w.shape[:nd]
+    if padding == "same":
+        lax_padding: Any = "SAME"  # length L*stride, the odd crop at the end, as TF
+    elif isinstance(padding, str) and padding != "valid":
+        raise Unsupported(f"jax: conv_transpose has no padding={padding!r}")
+    else:
+        # lax pads the stride-dilated input: cropping (lo, hi) from the full output is (k-1)*d - lo
+        # before and (k-1)*d - hi (+ output_padding) after. lax's own "VALID" is not the full output
+        # when k < stride (it gives L*stride), so "valid" goes this way too.
+        crops = oracle.padding_pairs(0 if padding == "valid" else padding, _spatial(x, layout), tuple(kernel))
+        lax_padding = [
+            ((k - 1) * di - lo, (k - 1) * di - hi + p)
+            for k, di, (lo, hi), p in zip(kernel, d, crops, op, strict=True)
+        ]
+    sp = _LETTERS[-nd:]
+    if transpose_kernel:
+        # The forward conv's kernel spec: its O is our C_in, lax swaps O and I after flipping.
+        kspec = f"OI{sp}" if layout == "channels_first" else f"{sp}IO"
+    else:
+        kspec = f"IO{sp}" if layout == "channels_first" else f"{sp}OI"
+    spec = (f"NC{sp}", kspec, f"NC{sp}") if layout == "channels_first" else (f"N{sp}C", kspec, f"N{sp}C")
+    y = lax.conv_transpose(
+        x, w, s, lax_padding, rhs_dilation=d, dimension_numbers=spec,
+        transpose_kernel=transpose_kernel, precision=_precision,
+    )
+    if b is not None:
+        y = y + (b.reshape((-1,) + (1,) * nd) if layout == "channels_first" else b)
+    return y
+
+
+def conv_vjp(
+    x: jax.Array,
+    w: jax.Array,
+    g: jax.Array,
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: Any = "valid",
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    layout: str = "channels_first",
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(dx, dw, db) of sum(conv(x, w, b) * g) by jax.vjp."""
+    o = w.shape[0] if layout == "channels_first" else w.shape[-1]
+    b = jnp.zeros((o,), dtype=x.dtype)
+
+    def f(x: jax.Array, w: jax.Array, b: jax.Array) -> jax.Array:
+        return conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups, layout=layout)
+
+    _, pullback = jax.vjp(f, x, w, b)
+    dx, dw, db = pullback(g)
+    return dx, dw, db
+
+
+def depthwise_conv(
+    x: jax.Array,
+    w: jax.Array,
+    b: jax.Array | None = None,
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: Any = "valid",
+    dilation: int | Sequence[int] = 1,
+    layout: str = "channels_first",
+) -> jax.Array:
+    """w is TF's depthwise filter (*k, C, M); lax spells it feature_group_count=C with (*k, 1, C*M)."""
+    nd = x.ndim - 2
+    c, m = w.shape[-2], w.shape[-1]
+    w_last = w.reshape(*w.shape[:nd], 1, c * m)  # row-major: channel c*M + m is w[..., c, m]
+    w_layout = w_last if layout == "channels_last" else jnp.transpose(w_last, (nd + 1, nd, *range(nd)))
+    return conv(x, w_layout, b, stride=stride, padding=padding, dilation=dilation, groups=c, layout=layout)
+
+
+def _pool_args(x: jax.Array, window: Any, stride: Any, padding: Any, layout: str) -> tuple[Any, Any, Any]:
+    nd = x.ndim - 2
+    k, s = _tuple(window, nd), _tuple(window if stride is None else stride, nd)
+    pairs = oracle.padding_pairs(padding, _spatial(x, layout), k, s, 1)
+    if layout == "channels_first":
+        return (1, 1, *k), (1, 1, *s), [(0, 0), (0, 0), *pairs]
+    return (1, *k, 1), (1, *s, 1), [(0, 0), *pairs, (0, 0)]
+
+
+def max_pool(
+    x: jax.Array,
+    window: int | Sequence[int],
+    *,
+    stride: int | Sequence[int] | None = None,
+    padding: Any = "valid",
+    ceil_mode: bool = False,
+    layout: str = "channels_first",
+) -> jax.Array:
+    if ceil_mode:
+        raise Unsupported("jax: lax.reduce_window has no ceil_mode")
+    dims, strides, pads = _pool_args(x, window, stride, padding, layout)
+    # reduce_window pads with the init value: -inf, so a padded cell never wins.
+    y: jax.Array = lax.reduce_window(x, jnp.array(-jnp.inf, x.dtype), lax.max, dims, strides, pads)
+    return y
+
+
+def avg_pool(
+    x: jax.Array,
+    window: int | Sequence[int],
+    *,
+    stride: int | Sequence[int] | None = None,
+    padding: Any = "valid",
+    ceil_mode: bool = False,
+    count_include_pad: bool = False,
+    layout: str = "channels_first",
+) -> jax.Array:
+    """A window sum divided by the window size, or by the window sum of ones (flax's avg_pool)."""
+    if ceil_mode:
+        raise Unsupported("jax: lax.reduce_window has no ceil_mode")
+    dims, strides, pads = _pool_args(x, window, stride, padding, layout)
+    zero = jnp.array(0, x.dtype)
+    sums: jax.Array = lax.reduce_window(x, zero, lax.add, dims, strides, pads)
+    if count_include_pad:
+        return sums / float(np.prod(dims))
+    counts: jax.Array = lax.reduce_window(jnp.ones_like(x), zero, lax.add, dims, strides, pads)
+    return sums / counts
+
+
+def global_avg_pool(x: jax.Array, *, layout: str = "channels_first") -> jax.Array:
+    first = 2 if layout == "channels_first" else 1
+    return jnp.mean(x, axis=tuple(range(first, first + x.ndim - 2)))
+
+
+def global_max_pool(x: jax.Array, *, layout: str = "channels_first") -> jax.Array:
+    first = 2 if layout == "channels_first" else 1
+    return jnp.max(x, axis=tuple(range(first, first + x.ndim - 2)))

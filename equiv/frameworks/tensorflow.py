@@ -202,3 +202,256 @@ def transpose(x: tf.Tensor, axes: Sequence[int]) -> tf.Tensor:
 
 def reshape(x: tf.Tensor, shape: Sequence[int]) -> tf.Tensor:
     return tf.reshape(x, shape)
+
+
+# --- transposed conv, gradients, depthwise, pooling -------------------------------------------------
+
+
+def flip(x: tf.Tensor, axes: Sequence[int]) -> tf.Tensor:
+    return tf.reverse(x, list(axes))
+
+
+def add(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    return a + b
+
+
+@contextlib.contextmanager
+def _layout_refusals() -> Iterator[None]:
+    """Like _refusals, also for the pooling/depthwise/backprop kernels' wording of "NHWC only on CPU"."""
+    try:
+        with _refusals():
+            yield
+    except (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError) as e:
+        # "... only supports NHWC"; the backprop kernels' "do not yet support dilation rates larger than 1"
+        # and "Gradients for grouped convolutions are not supported on CPU".
+        if not any(s in e.message for s in ("NHWC", "NCHW", "data format", "data_format", "dilation rates",
+                                           "not supported on CPU")):
+            raise
+        raise Unsupported(f"tensorflow: {e.message.split('}}')[-1].split('[Op')[0].strip()}") from e
+
+
+def _spatial(x: tf.Tensor, layout: str) -> list[int]:
+    return list(x.shape[2:] if layout == "channels_first" else x.shape[1:-1])
+
+
+def conv_transpose(
+    x: tf.Tensor,
+    w: tf.Tensor,
+    b: tf.Tensor | None = None,
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: Any = 0,
+    output_padding: int | Sequence[int] = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    layout: str = "channels_first",
+) -> tf.Tensor:
+    """tf.nn.conv_transpose: the output length is an argument; filter (*k, C_out, C_in) in any layout."""
+    nd = len(x.shape) - 2
+    if groups != 1:
+        raise Unsupported("tensorflow: tf.nn.conv_transpose has no groups")
+    if layout == "channels_first":
+        w = tf.transpose(w, (*range(2, nd + 2), 1, 0))  # (C_in, C_out, *k) -> (*k, C_out, C_in)
+    s = (stride,) * nd if isinstance(stride, int) else tuple(stride)
+    d = (dilation,) * nd if isinstance(dilation, int) else tuple(dilation)
+    op = (output_padding,) * nd if isinstance(output_padding, int) else tuple(output_padding)
+    spatial, kernel = _spatial(x, layout), list(w.shape[:nd])
+    full = [(n - 1) * si + (k - 1) * di + 1 for n, k, si, di in zip(spatial, kernel, s, d, strict=True)]
+    crops: list[tuple[int, int]] | None = None
+    if padding == "same":
+        # TF SAME: length L*stride.
+        tf_padding, out = "SAME", [n * si for n, si in zip(spatial, s, strict=True)]
+    elif padding == "valid" or not isinstance(padding, str):
+        # Ints/pairs crop the full output: VALID with output_padding (via output_shape), then slice.
+        tf_padding, out = "VALID", [f + p for f, p in zip(full, op, strict=True)]
+        if not isinstance(padding, str):
+            crops = oracle.padding_pairs(padding, tuple(spatial), tuple(kernel))
+    else:
+        raise Unsupported(f"tensorflow: conv_transpose has no padding={padding!r}")
+    c_out = w.shape[-2]
+    batch = x.shape[0]
+    shape = [batch, c_out, *out] if layout == "channels_first" else [batch, *out, c_out]
+    fmt = (_FIRST if layout == "channels_first" else _LAST)[nd]
+    with _layout_refusals():
+        y = tf.nn.conv_transpose(x, w, shape, strides=s, padding=tf_padding, data_format=fmt, dilations=d)
+    if crops is not None:
+        index = [slice(None)] * (nd + 2)
+        first = 2 if layout == "channels_first" else 1
+        for i, (lo, hi) in enumerate(crops):
+            index[first + i] = slice(lo, out[i] - hi)
+        y = y[tuple(index)]
+    if b is not None:
+        y = tf.nn.bias_add(y, b, data_format="NCHW" if layout == "channels_first" else "NHWC")
+    return y
+
+
+def conv_transpose_layer(
+    x: tf.Tensor,
+    w: tf.Tensor,
+    b: tf.Tensor | None = None,
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: str = "valid",
+    dilation: int | Sequence[int] = 1,
+) -> tf.Tensor:
+    """keras.layers.Conv{1,2,3}DTranspose with its weights set; channels_last, kernel (*k, C_out, C_in)."""
+    import keras
+
+    nd = len(x.shape) - 2
+    layers = keras.layers
+    cls = {1: layers.Conv1DTranspose, 2: layers.Conv2DTranspose, 3: layers.Conv3DTranspose}[nd]
+    with _layout_refusals():
+        layer = cls(
+            filters=w.shape[-2],
+            kernel_size=tuple(w.shape[:nd]),
+            strides=stride,
+            padding=padding,
+            dilation_rate=dilation,
+            use_bias=b is not None,
+            dtype=x.dtype.name,
+        )
+        layer.build(tuple(x.shape))
+        layer.set_weights([to_numpy(w)] + ([to_numpy(b)] if b is not None else []))
+        return layer(x)
+
+
+def conv_vjp(
+    x: tf.Tensor,
+    w: tf.Tensor,
+    g: tf.Tensor,
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: Any = "valid",
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    layout: str = "channels_first",
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(dx, dw, db) of sum(conv(x, w, b) * g) by tf.GradientTape."""
+    o = w.shape[0] if layout == "channels_first" else w.shape[-1]
+    b = tf.zeros((o,), dtype=x.dtype)
+    with tf.GradientTape() as tape:
+        tape.watch([x, w, b])
+        y = conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups, layout=layout)
+    with _layout_refusals():
+        dx, dw, db = tape.gradient(y, [x, w, b], output_gradients=g)
+    return dx, dw, db
+
+
+def _depthwise_padding(
+    x: tf.Tensor, w: tf.Tensor, padding: Any, stride: Any, dilation: Any, layout: str
+) -> Any:
+    if isinstance(padding, str) and padding in ("valid", "same"):
+        return x, padding.upper()
+    nd = len(x.shape) - 2
+    pairs = oracle.padding_pairs(padding, tuple(_spatial(x, layout)), tuple(w.shape[:nd]), stride, dilation)
+    return _explicit(x, pairs, layout), "VALID"
+
+
+def depthwise_conv(
+    x: tf.Tensor,
+    w: tf.Tensor,
+    b: tf.Tensor | None = None,
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: Any = "valid",
+    dilation: int | Sequence[int] = 1,
+    layout: str = "channels_first",
+) -> tf.Tensor:
+    """tf.nn.depthwise_conv2d: filter (kh, kw, C, M); output channel c*M + m uses filter[:, :, c, m]."""
+    if len(x.shape) != 4:
+        raise Unsupported("tensorflow: tf.nn.depthwise_conv2d is 2-D only")
+    s = (stride,) * 2 if isinstance(stride, int) else tuple(stride)
+    d = (dilation,) * 2 if isinstance(dilation, int) else tuple(dilation)
+    x, tf_padding = _depthwise_padding(x, w, padding, s, d, layout)
+    strides = [1, 1, *s] if layout == "channels_first" else [1, *s, 1]
+    fmt = "NCHW" if layout == "channels_first" else "NHWC"
+    with _layout_refusals():
+        y = tf.nn.depthwise_conv2d(x, w, strides, tf_padding, data_format=fmt, dilations=d)
+    if b is not None:
+        y = tf.nn.bias_add(y, b, data_format=fmt)
+    return y
+
+
+def separable_conv(
+    x: tf.Tensor,
+    dw: tf.Tensor,
+    pw: tf.Tensor,
+    b: tf.Tensor | None = None,
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: str = "valid",
+    dilation: int | Sequence[int] = 1,
+) -> tf.Tensor:
+    """tf.nn.separable_conv2d (channels_last): depthwise (kh, kw, C, M), then pointwise (1, 1, C*M, O)."""
+    s = (stride,) * 2 if isinstance(stride, int) else tuple(stride)
+    d = (dilation,) * 2 if isinstance(dilation, int) else tuple(dilation)
+    with _layout_refusals():
+        y = tf.nn.separable_conv2d(x, dw, pw, [1, *s, 1], padding.upper(), dilations=d)
+    return y if b is None else tf.nn.bias_add(y, b)
+
+
+def _window(v: Any, nd: int) -> tuple[int, ...]:
+    return (v,) * nd if isinstance(v, int) else tuple(v)
+
+
+def max_pool(
+    x: tf.Tensor,
+    window: int | Sequence[int],
+    *,
+    stride: int | Sequence[int] | None = None,
+    padding: Any = "valid",
+    ceil_mode: bool = False,
+    layout: str = "channels_first",
+) -> tf.Tensor:
+    nd = len(x.shape) - 2
+    if ceil_mode:
+        raise Unsupported("tensorflow: pooling has no ceil_mode")
+    k = _window(window, nd)
+    s = k if stride is None else _window(stride, nd)
+    if isinstance(padding, str) and padding in ("valid", "same"):
+        tf_padding = padding.upper()
+    else:
+        pairs = oracle.padding_pairs(padding, tuple(_spatial(x, layout)), k, s, 1)
+        full = [(0, 0), *pairs, (0, 0)] if layout == "channels_last" else [(0, 0), (0, 0), *pairs]
+        x, tf_padding = tf.pad(x, full, constant_values=float("-inf")), "VALID"  # -inf never wins
+    fmt = (_FIRST if layout == "channels_first" else _LAST)[nd]
+    with _layout_refusals():
+        return tf.nn.max_pool(x, k, s, tf_padding, data_format=fmt)
+
+
+def avg_pool(
+    x: tf.Tensor,
+    window: int | Sequence[int],
+    *,
+    stride: int | Sequence[int] | None = None,
+    padding: Any = "valid",
+    ceil_mode: bool = False,
+    count_include_pad: bool = False,
+    layout: str = "channels_first",
+) -> tf.Tensor:
+    nd = len(x.shape) - 2
+    if ceil_mode:
+        raise Unsupported("tensorflow: pooling has no ceil_mode")
+    k = _window(window, nd)
+    s = k if stride is None else _window(stride, nd)
+    if isinstance(padding, str) and padding in ("valid", "same") and not count_include_pad:
+        tf_padding = padding.upper()  # SAME divides by the cells inside the input only
+    elif count_include_pad:
+        # TF has no count_include_pad: pad zeros explicitly, then a VALID pool counts them.
+        pairs = oracle.padding_pairs(padding, tuple(_spatial(x, layout)), k, s, 1)
+        x, tf_padding = _explicit(x, pairs, layout), "VALID"
+    else:
+        raise Unsupported("tensorflow: avg_pool excludes padding only with padding='SAME'")
+    fmt = (_FIRST if layout == "channels_first" else _LAST)[nd]
+    with _layout_refusals():
+        return tf.nn.avg_pool(x, k, s, tf_padding, data_format=fmt)
+
+
+def global_avg_pool(x: tf.Tensor, *, layout: str = "channels_first") -> tf.Tensor:
+    first = 2 if layout == "channels_first" else 1
+    return tf.reduce_mean(x, axis=list(range(first, first + len(x.shape) - 2)))
+
+
+def global_max_pool(x: tf.Tensor, *, layout: str = "channels_first") -> tf.Tensor:
+    first = 2 if layout == "channels_first" else 1
+    return tf.reduce_max(x, axis=list(range(first, first + len(x.shape) - 2)))

@@ -190,3 +190,181 @@ def transpose(x: torch.Tensor, axes: Sequence[int]) -> torch.Tensor:
 
 def reshape(x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
     return x.reshape(*shape)
+
+
+# --- transposed conv, gradients, depthwise, pooling -------------------------------------------------
+
+# Any: their stubs disagree on int vs tuple arguments across 1-, 2- and 3-D.
+_CONV_T: dict[int, Any] = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+_MAX_POOL: dict[int, Any] = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+_AVG_POOL: dict[int, Any] = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
+
+
+def flip(x: torch.Tensor, axes: Sequence[int]) -> torch.Tensor:
+    return torch.flip(x, list(axes))
+
+
+def add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return a + b
+
+
+def _crop(y: torch.Tensor, pairs: Sequence[tuple[int, int]]) -> torch.Tensor:
+    index = (slice(None), slice(None)) + tuple(
+        slice(lo, y.shape[2 + i] - hi) for i, (lo, hi) in enumerate(pairs)
+    )
+    return y[index]
+
+
+def conv_transpose(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    b: torch.Tensor | None = None,
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: Any = 0,
+    output_padding: int | Sequence[int] = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    layout: str = "channels_first",
+) -> torch.Tensor:
+    """F.conv_transpose*: padding crops the full output (ints only); weights (C_in, C_out/groups, *k)."""
+    if layout == "channels_last":
+        x, w = _channels_first(x, w)  # (*k, C_out/g, C_in) -> (C_in, C_out/g, *k): the same permutation
+    nd = x.ndim - 2
+    if isinstance(padding, str):
+        if padding != "valid":
+            raise Unsupported(f"torch: conv_transpose has no padding={padding!r}, only ints (crops)")
+        padding = 0
+    pairs = oracle.padding_pairs(padding, tuple(x.shape[2:]), tuple(w.shape[2:]))  # ints: crops per axis
+    sym, _ = _torch_padding(pairs)
+    # torch crops the same amount from both ends only: an asymmetric crop is a slice after.
+    crop = None if all(lo == hi for lo, hi in pairs) else pairs
+    crop_both = sym if crop is None else 0
+    y: torch.Tensor = _CONV_T[nd](x, w, b, stride, crop_both, output_padding, groups, dilation)
+    if crop is not None:
+        y = _crop(y, crop)
+    return y.movedim(1, -1) if layout == "channels_last" else y
+
+
+def conv_transpose_layer(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    b: torch.Tensor | None = None,
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence[int] = 0,
+    output_padding: int | Sequence[int] = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """torch.nn.ConvTranspose{1,2,3}d with its weights set; channels_first only."""
+    nd = x.ndim - 2
+    cls: Any = {1: torch.nn.ConvTranspose1d, 2: torch.nn.ConvTranspose2d, 3: torch.nn.ConvTranspose3d}[nd]
+    layer = cls(
+        w.shape[0], w.shape[1] * groups, tuple(w.shape[2:]), stride=stride, padding=padding,
+        output_padding=output_padding, groups=groups, bias=b is not None, dilation=dilation,
+    ).to(device=x.device, dtype=x.dtype)
+    with torch.no_grad():
+        layer.weight.copy_(w)
+        if b is not None:
+            layer.bias.copy_(b)
+        y: torch.Tensor = layer(x)
+        return y
+
+
+def conv_vjp(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    g: torch.Tensor,
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: Any = "valid",
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    layout: str = "channels_first",
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(dx, dw, db) of sum(conv(x, w, b) * g) by autograd."""
+    x = x.detach().requires_grad_(True)
+    w = w.detach().requires_grad_(True)
+    o = w.shape[0] if layout == "channels_first" else w.shape[-1]
+    b = torch.zeros(o, dtype=x.dtype, device=x.device, requires_grad=True)
+    with torch.enable_grad():
+        y = conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups, layout=layout)
+        dx, dw, db = torch.autograd.grad(y, (x, w, b), grad_outputs=g)
+    return dx, dw, db
+
+
+def depthwise_conv(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    b: torch.Tensor | None = None,
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: Any = "valid",
+    dilation: int | Sequence[int] = 1,
+    layout: str = "channels_first",
+) -> torch.Tensor:
+    """w is TF's depthwise filter (*k, C, M); torch spells it groups=C with weight (C*M, 1, *k)."""
+    nd = x.ndim - 2
+    c, m = w.shape[-2], w.shape[-1]
+    # Output channel c*M + m uses w[..., c, m]: a row-major reshape of (C, M) to C*M keeps that order.
+    w_first = w.reshape(*w.shape[:nd], 1, c * m).permute(nd + 1, nd, *range(nd))
+    w_layout = w_first if layout == "channels_first" else w_first.permute(*range(2, nd + 2), 1, 0)
+    return conv(x, w_layout, b, stride=stride, padding=padding, dilation=dilation, groups=c, layout=layout)
+
+
+def _pool_pairs(x: torch.Tensor, window: Any, stride: Any, padding: Any) -> list[tuple[int, int]]:
+    nd = x.ndim - 2
+    k = (window,) * nd if isinstance(window, int) else tuple(window)
+    return oracle.padding_pairs(padding, tuple(x.shape[2:]), k, k if stride is None else stride, 1)
+
+
+def max_pool(
+    x: torch.Tensor,
+    window: int | Sequence[int],
+    *,
+    stride: int | Sequence[int] | None = None,
+    padding: Any = "valid",
+    ceil_mode: bool = False,
+    layout: str = "channels_first",
+) -> torch.Tensor:
+    if layout == "channels_last":
+        x = x.movedim(-1, 1)
+    nd = x.ndim - 2
+    sym, explicit = _torch_padding(_pool_pairs(x, window, stride, padding))
+    if explicit is not None:
+        x = F.pad(x, explicit, value=float("-inf"))  # torch pools pad symmetrically only; -inf never wins
+    y: torch.Tensor = _MAX_POOL[nd](x, window, stride if stride is not None else window, sym, 1, ceil_mode)
+    return y.movedim(1, -1) if layout == "channels_last" else y
+
+
+def avg_pool(
+    x: torch.Tensor,
+    window: int | Sequence[int],
+    *,
+    stride: int | Sequence[int] | None = None,
+    padding: Any = "valid",
+    ceil_mode: bool = False,
+    count_include_pad: bool = False,
+    layout: str = "channels_first",
+) -> torch.Tensor:
+    if layout == "channels_last":
+        x = x.movedim(-1, 1)
+    nd = x.ndim - 2
+    sym, explicit = _torch_padding(_pool_pairs(x, window, stride, padding))
+    if explicit is not None:
+        raise Unsupported("torch: avg_pool pads symmetrically only (no SAME with an odd total)")
+    s = stride if stride is not None else window
+    y: torch.Tensor = _AVG_POOL[nd](x, window, s, sym, ceil_mode, count_include_pad)
+    return y.movedim(1, -1) if layout == "channels_last" else y
+
+
+def global_avg_pool(x: torch.Tensor, *, layout: str = "channels_first") -> torch.Tensor:
+    first = 2 if layout == "channels_first" else 1
+    return x.mean(dim=tuple(range(first, first + x.ndim - 2)))
+
+
+def global_max_pool(x: torch.Tensor, *, layout: str = "channels_first") -> torch.Tensor:
+    first = 2 if layout == "channels_first" else 1
+    return x.amax(dim=tuple(range(first, first + x.ndim - 2)))
+

@@ -89,10 +89,9 @@ def device_of(t: tf.Tensor) -> str:
     return "cpu"
 
 
-def _explicit(x: tf.Tensor, pairs: list[tuple[int, int]], layout: str) -> tf.Tensor:
-    batch_and_channel = [(0, 0)]
-    full = [*batch_and_channel, *pairs, (0, 0)] if layout == "channels_last" else [(0, 0), (0, 0), *pairs]
-    return tf.pad(x, full)
+def _explicit(x: tf.Tensor, pairs: list[tuple[int, int]], layout: str, value: float = 0.0) -> tf.Tensor:
+    full = [(0, 0), *pairs, (0, 0)] if layout == "channels_last" else [(0, 0), (0, 0), *pairs]
+    return tf.pad(x, full, constant_values=value)
 
 
 @contextlib.contextmanager
@@ -390,8 +389,16 @@ def separable_conv(
     return y if b is None else tf.nn.bias_add(y, b)
 
 
-def _window(v: Any, nd: int) -> tuple[int, ...]:
-    return (v,) * nd if isinstance(v, int) else tuple(v)
+def _pool_window(
+    x: tf.Tensor, window: Any, stride: Any, ceil_mode: bool
+) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+    """(nd, window, stride) per axis; stride None means the window, as in the oracle."""
+    if ceil_mode:
+        raise Unsupported("tensorflow: pooling has no ceil_mode")
+    nd = len(x.shape) - 2
+    per_axis = lambda v: (v,) * nd if isinstance(v, int) else tuple(v)  # noqa: E731
+    k = per_axis(window)
+    return nd, k, k if stride is None else per_axis(stride)
 
 
 def max_pool(
@@ -403,17 +410,12 @@ def max_pool(
     ceil_mode: bool = False,
     layout: str = "channels_first",
 ) -> tf.Tensor:
-    nd = len(x.shape) - 2
-    if ceil_mode:
-        raise Unsupported("tensorflow: pooling has no ceil_mode")
-    k = _window(window, nd)
-    s = k if stride is None else _window(stride, nd)
+    nd, k, s = _pool_window(x, window, stride, ceil_mode)
     if isinstance(padding, str) and padding in ("valid", "same"):
         tf_padding = padding.upper()
     else:
         pairs = oracle.padding_pairs(padding, tuple(_spatial(x, layout)), k, s, 1)
-        full = [(0, 0), *pairs, (0, 0)] if layout == "channels_last" else [(0, 0), (0, 0), *pairs]
-        x, tf_padding = tf.pad(x, full, constant_values=float("-inf")), "VALID"  # -inf never wins
+        x, tf_padding = _explicit(x, pairs, layout, float("-inf")), "VALID"  # -inf never wins
     fmt = (_FIRST if layout == "channels_first" else _LAST)[nd]
     with _layout_refusals():
         return tf.nn.max_pool(x, k, s, tf_padding, data_format=fmt)
@@ -429,11 +431,7 @@ def avg_pool(
     count_include_pad: bool = False,
     layout: str = "channels_first",
 ) -> tf.Tensor:
-    nd = len(x.shape) - 2
-    if ceil_mode:
-        raise Unsupported("tensorflow: pooling has no ceil_mode")
-    k = _window(window, nd)
-    s = k if stride is None else _window(stride, nd)
+    nd, k, s = _pool_window(x, window, stride, ceil_mode)
     if isinstance(padding, str) and padding in ("valid", "same") and not count_include_pad:
         tf_padding = padding.upper()  # SAME divides by the cells inside the input only
     elif count_include_pad:

@@ -3,9 +3,12 @@
 Claim: torch's F.conv_transpose*/nn.ConvTranspose*d, tf.nn.conv_transpose/Keras Conv*DTranspose and
 jax.lax.conv_transpose(transpose_kernel=True) all compute full[i*s + j*d] += x[i] * w[j] of length
 (L-1)*s + (k-1)*d + 1, then torch's padding=p crops p cells from each end and output_padding appends
-cells at the end; TF/JAX "SAME" gives length L*s, cropping (full - L*s)//2 at the start.
+cells at the end; TF/JAX "SAME" gives length L*s, cropping (full - L*s)//2 at the start (torch spells
+it as that crop after a VALID transposed conv).
 Weights are (C_in, C_out, *k) channels_first and (*k, C_out, C_in) channels_last (TF's filter).
-Known non-equivalence: lax.conv_transpose's default transpose_kernel=False neither flips the kernel
+Known non-equivalences: nn.ConvTranspose(k=3, stride=2, padding=1, output_padding=1), the usual
+port of Keras' SAME, crops the odd cell at the start instead of the end: a shift by one pixel.
+lax.conv_transpose's default transpose_kernel=False neither flips the kernel
 nor swaps its in/out axes; it is a conv of the stride-dilated input, not the gradient of conv.
 """
 
@@ -41,14 +44,9 @@ def _native(fw, p, x, w, b):
                              layout=p.layout)
 
 
-@case.variant(when=lambda p: p.padding != "same")
+@case.variant
 def native(fw, p, x, w, b):
-    return _native(fw, p, x, w, b)
-
-
-@case.variant(frameworks=["tensorflow", "jax"], when=lambda p: p.padding == "same")
-def native_same(fw, p, x, w, b):
-    return _native(fw, p, x, w, b)  # torch has no padding="same" for transposed convs
+    return _native(fw, p, x, w, b)  # torch: SAME is an asymmetric crop of the full output
 
 
 @case.variant(frameworks=["torch"],
@@ -68,3 +66,10 @@ def keras_layer(fw, p, x, w, b):
 def jax_default_transpose_kernel(fw, p, x, w, b):
     return fw.conv_transpose(x, w, b, stride=p.s, padding=p.padding, dilation=p.d, layout=p.layout,
                              transpose_kernel=False)
+
+
+@case.variant(frameworks=["torch"], expect="differs",
+              when=lambda p: p.padding == "same" and (p.k, p.s) == (3, 2) and p.layout == "channels_first",
+              reason="padding=1, output_padding=1 crops the odd cell at the start; TF's SAME at the end")
+def torch_usual_port_of_same(fw, p, x, w, b):
+    return fw.conv_transpose_layer(x, w, b, stride=2, padding=1, output_padding=1)

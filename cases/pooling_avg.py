@@ -1,12 +1,12 @@
 """Average pooling with padding: TF's SAME divides by the real cells, torch counts the padding.
 
-Claim: tf.nn.avg_pool(padding="SAME") and a JAX window sum divided by the window sum of ones (flax's
-avg_pool) divide each window by the number of cells inside the input (oracle count_include_pad=False);
-torch's F.avg_pool*d(padding=p) divides by the whole window, padding included, by default
-(count_include_pad=True) and by the real cells with False. TF gets torch's default by padding zeros
-explicitly, then a VALID pool; JAX by dividing the window sum by the window size. torch's
-ceil_mode=True follows the oracle's rule (a last window starting in the right padding is dropped;
-cells past the padding never count). Global average pooling, both layouts.
+Claim: tf.nn.avg_pool(padding="SAME"), Keras AveragePooling*D and a JAX window sum divided by the
+window sum of ones (flax's avg_pool) divide each window by the number of cells inside the input
+(oracle count_include_pad=False); torch's F.avg_pool*d(padding=p) divides by the whole window,
+padding included, by default (count_include_pad=True) and by the real cells with False. TF gets
+torch's default by padding zeros explicitly, then a VALID pool; JAX by dividing the window sum by
+the window size. torch's ceil_mode=True follows the oracle's rule (a last window starting in the
+right padding is dropped; cells past the padding never count). Global average pooling, both layouts.
 Known non-equivalence: TF's SAME average differs from torch's default count_include_pad=True at
 every border window that contains padding.
 """
@@ -52,15 +52,16 @@ def _pool(fw, p, x, cip):
                        layout=p.layout)
 
 
-@case.variant(frameworks=["tensorflow", "jax"],
-              when=lambda p: p.op == "window" and not p.ceil and (p.cip or p.padding != 1))
-def tf_jax_native(fw, p, x):
-    return _pool(fw, p, x, p.cip)  # TF: SAME natively, or zeros padded explicitly when cip
+# TF excludes padding only under SAME and has no ceil_mode, JAX has no ceil_mode, torch has no SAME
+# that excludes padding for an odd total: each refusal is a skip with its reason.
+@case.variant(when=lambda p: p.op == "window")
+def native(fw, p, x):
+    return _pool(fw, p, x, p.cip)
 
 
-@case.variant(frameworks=["torch"], when=lambda p: p.op == "window" and p.padding != "same")
-def torch_native(fw, p, x):
-    return _pool(fw, p, x, p.cip)  # torch pads symmetrically: SAME with an odd total has no spelling
+@case.variant(frameworks=["tensorflow"], when=lambda p: p.op == "window" and not p.ceil and (p.padding != 1 and not p.cip))
+def keras_layer(fw, p, x):
+    return fw.pool_layer(x, "avg", p.k, stride=p.s, padding=p.padding, layout=p.layout)
 
 
 @case.variant(when=lambda p: p.op == "global")

@@ -1,10 +1,11 @@
 """Max pooling pads with -inf: a padded cell never wins, whatever the framework's padding spelling.
 
-Claim: TF's tf.nn.max_pool(padding="SAME"), JAX's lax.reduce_window(-inf, max) with SAME pairs,
-torch's F.max_pool*d(padding=p) (and an explicit -inf F.pad for SAME's odd total) and torch's
-ceil_mode=True all equal the oracle's max over the window with padding = -inf, exactly (max only
-moves data). Global max pooling (a reduce_max over the spatial axes) too. Inputs are all negative,
-so a border window that wrongly saw a 0 would be caught.
+Claim: TF's tf.nn.max_pool(padding="SAME") and Keras MaxPooling*D, JAX's lax.reduce_window(-inf,
+max) with SAME pairs, torch's F.max_pool*d(padding=p) (and an explicit -inf F.pad for SAME's odd
+total) and torch's ceil_mode=True (TF and JAX have no ceil_mode: skipped with that reason) all equal
+the oracle's max over the window with padding = -inf, exactly (max only moves data). Global max
+pooling (a reduce_max over the spatial axes) too. Inputs are all negative, so a border window that
+wrongly saw a 0 would be caught.
 Known non-equivalence: padding with zeros (F.pad / tf.pad / jnp.pad, then VALID) makes every
 all-negative border window return 0.
 """
@@ -33,14 +34,14 @@ def expected(p, x):
     return oracle.max_pool(x, p.k, stride=p.s, padding=p.padding, ceil_mode=p.ceil, layout=p.layout)
 
 
-@case.variant(when=lambda p: p.op == "window" and not p.ceil)
+@case.variant(when=lambda p: p.op == "window")
 def native(fw, p, x):
-    return fw.max_pool(x, p.k, stride=p.s, padding=p.padding, layout=p.layout)
+    return fw.max_pool(x, p.k, stride=p.s, padding=p.padding, ceil_mode=p.ceil, layout=p.layout)
 
 
-@case.variant(frameworks=["torch"], when=lambda p: p.op == "window" and p.ceil)
-def torch_ceil_mode(fw, p, x):
-    return fw.max_pool(x, p.k, stride=p.s, padding=p.padding, ceil_mode=True, layout=p.layout)
+@case.variant(frameworks=["tensorflow"], when=lambda p: p.op == "window" and not p.ceil and p.padding != 1)
+def keras_layer(fw, p, x):
+    return fw.pool_layer(x, "max", p.k, stride=p.s, padding=p.padding, layout=p.layout)
 
 
 @case.variant(when=lambda p: p.op == "global")

@@ -206,11 +206,33 @@ class Case:
         if dupes:
             errors.append(f"variant names must be unique, repeated: {dupes}")
         try:
-            if not self.points():
-                errors.append("the grid (after where=) is empty")
+            points = self.points()
         except Exception as e:  # a broken where= is the author's to fix
-            errors.append(f"the grid could not be expanded: {type(e).__name__}: {e}")
+            return [*errors, f"the grid could not be expanded: {type(e).__name__}: {e}"]
+        if not points:
+            errors.append("the grid (after where=) is empty")
+        errors.extend(self._uncovered(points))
         return errors
+
+    def _uncovered(self, points: list[Params]) -> list[str]:
+        """Every framework takes part at every grid point, so none is ever silently absent.
+
+        A framework that lacks a feature still gets a variant: its module raises Unsupported (a skip
+        with the reason) or the variant declares raises=/expect="differs" with a reason.
+        """
+        missing: dict[str, list[str]] = {}
+        for p in points:
+            for fw in NAMES:
+                if not any(fw in v.frameworks and v.applies(p) for v in self.variants):
+                    missing.setdefault(fw, []).append(p.id)
+        if not missing or not self.variants:
+            return []
+        where = ", ".join(f"{fw} at {len(missing[fw])} grid point(s), e.g. [{missing[fw][0]}]"
+                          for fw in NAMES if fw in missing)
+        return [
+            f"no variant covers {where}: give each a variant (a missing feature raises Unsupported in "
+            "its framework module: a skip with the reason) or narrow the grid"
+        ]
 
 
 def conv_inputs(

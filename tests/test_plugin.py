@@ -117,9 +117,16 @@ def test_a_broken_case_file_is_one_error_naming_it(suite: pytest.Pytester) -> No
         '"""Missing pieces."""\nfrom equiv import Case\ncase = Case(grid={"a": [1]})\n'
     )
     (suite.path / "cases" / "no_case.py").write_text('"""Nothing here."""\n')
+    torch_only = CASE.replace("@case.variant\n", '@case.variant(frameworks=["torch"], when=lambda p: p.L == 6)\n')
+    (suite.path / "cases" / "torch_only.py").write_text(torch_only)
     result = run(suite, "--equiv-framework", "jax", "--equiv-device", "cpu")
-    result.assert_outcomes(passed=4, errors=3)
+    result.assert_outcomes(passed=4, errors=4)
     out = result.stdout.str()
+    # Coverage is the file's property, whatever --equiv-framework selects: no framework silently absent.
+    assert (
+        "torch_only.py: no variant covers torch at 1 grid point(s), e.g. [channels_last-L7], "
+        "tensorflow at 2 grid point(s), e.g. [channels_last-L6], jax at 2" in out
+    )
     assert "broken_syntax.py:2: the case file failed to import: SyntaxError" in out
     assert "no_oracle.py: no @case.inputs function" in out and "no @case.oracle function" in out
     assert "no_case.py: defines no `case = Case(...)`" in out

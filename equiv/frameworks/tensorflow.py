@@ -445,6 +445,26 @@ def avg_pool(
         return tf.nn.avg_pool(x, k, s, tf_padding, data_format=fmt)
 
 
+def pool_layer(
+    x: tf.Tensor,
+    kind: str,
+    window: int | Sequence[int],
+    *,
+    stride: int | Sequence[int] | None = None,
+    padding: str = "valid",
+    layout: str = "channels_first",
+) -> tf.Tensor:
+    """keras.layers.{Max,Average}Pooling{1,2,3}D; kind is "max" or "avg", padding as Keras takes it."""
+    import keras
+
+    nd = len(x.shape) - 2
+    prefix = {"max": "MaxPooling", "avg": "AveragePooling"}[kind]
+    cls = getattr(keras.layers, f"{prefix}{nd}D")
+    layer = cls(pool_size=window, strides=stride, padding=padding, data_format=layout, dtype=x.dtype.name)
+    with _layout_refusals():
+        return layer(x)
+
+
 def global_avg_pool(x: tf.Tensor, *, layout: str = "channels_first") -> tf.Tensor:
     first = 2 if layout == "channels_first" else 1
     return tf.reduce_mean(x, axis=list(range(first, first + len(x.shape) - 2)))

@@ -215,6 +215,26 @@ def _crop(y: torch.Tensor, pairs: Sequence[tuple[int, int]]) -> torch.Tensor:
     return y[index]
 
 
+def _same_crops(x: torch.Tensor, w: torch.Tensor, stride: Any, output_padding: Any, dilation: Any) -> Any:
+    """TF's SAME for a transposed conv (length L*s) has no torch spelling: crop (total//2, rest) here.
+
+    padding=p crops p from both ends and output_padding gives cells back at the end only, so the
+    usual port of k=3, s=2 SAME, (padding=1, output_padding=1), crops (1, 0) where TF crops (0, 1).
+    """
+    nd = x.ndim - 2
+    per_axis = lambda v: (v,) * nd if isinstance(v, int) else tuple(v)  # noqa: E731
+    s, d, op = per_axis(stride), per_axis(dilation), per_axis(output_padding)
+    if any(op):
+        raise Unsupported("torch: SAME for a transposed conv fixes the length; output_padding must be 0")
+    pairs = []
+    for length, k, si, di in zip(x.shape[2:], w.shape[2:], s, d):
+        total = (length - 1) * si + (k - 1) * di + 1 - length * si
+        if total < 0:
+            raise Unsupported("torch: SAME longer than the full transposed output (stride > kernel extent)")
+        pairs.append((total // 2, total - total // 2))
+    return pairs
+
+
 def conv_transpose(
     x: torch.Tensor,
     w: torch.Tensor,
@@ -227,11 +247,13 @@ def conv_transpose(
     groups: int = 1,
     layout: str = "channels_first",
 ) -> torch.Tensor:
-    """F.conv_transpose*: padding crops the full output (ints only); weights (C_in, C_out/groups, *k)."""
+    """F.conv_transpose*: padding crops the full output; weights (C_in, C_out/groups, *k)."""
     if layout == "channels_last":
         x, w = _channels_first(x, w)  # (*k, C_out/g, C_in) -> (C_in, C_out/g, *k): the same permutation
     nd = x.ndim - 2
-    if isinstance(padding, str):
+    if padding == "same":
+        padding = _same_crops(x, w, stride, output_padding, dilation)
+    elif isinstance(padding, str):
         if padding != "valid":
             raise Unsupported(f"torch: conv_transpose has no padding={padding!r}, only ints (crops)")
         padding = 0
@@ -352,8 +374,10 @@ def avg_pool(
         x = x.movedim(-1, 1)
     nd = x.ndim - 2
     sym, explicit = _torch_padding(_pool_pairs(x, window, stride, padding))
+    if explicit is not None and not count_include_pad:
+        raise Unsupported("torch: avg_pool pads symmetrically only; SAME's odd total excluded has no spelling")
     if explicit is not None:
-        raise Unsupported("torch: avg_pool pads symmetrically only (no SAME with an odd total)")
+        x = F.pad(x, explicit)  # zeros padded by hand are real cells: counted, as count_include_pad asks
     s = stride if stride is not None else window
     y: torch.Tensor = _AVG_POOL[nd](x, window, s, sym, ceil_mode, count_include_pad)
     return y.movedim(1, -1) if layout == "channels_last" else y

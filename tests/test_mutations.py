@@ -492,6 +492,275 @@ MUTANTS: list[Mutant] = [
         ),
         shows=r"non-finite value\(s\) where the oracle differs",
     ),
+    # ---- one per claim of the wider family (cases/ beyond the four design claims) ----
+    Mutant(
+        "true_convolution_flipped_on_one_axis",
+        ("torch", "jax", "tensorflow"),
+        _src(
+            "Mutant: scipy's convolve2d ported as a framework conv with the kernel flipped on H only.",
+            """
+            case = Case(grid={"H": [6]}, output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_last", spatial=[p.H, 5], kernel=[3, 2], channels=2,
+                                   out_channels=3)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, np.flip(w, (0, 1)), b, layout="channels_last")  # true convolution
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                return fw.conv(x, fw.flip(w, (0, 1)), b, layout="channels_last")
+
+            @case.variant
+            def mutant(fw, p, x, w, b):
+                return fw.conv(x, fw.flip(w, (0,)), b, layout="channels_last")  # np.flipud: one axis
+            """,
+        ),
+        shows=BEYOND,
+    ),
+    Mutant(
+        "input_gradient_kernel_not_rotated",
+        ("torch", "jax", "tensorflow"),
+        _src(
+            "Mutant: the input gradient by hand, full correlation of g with the io-swapped kernel, unrotated.",
+            """
+            case = Case(grid={"L": [9]}, output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                inputs = conv_inputs(rng, layout="channels_last", spatial=[p.L], kernel=[3], channels=2,
+                                     out_channels=3)
+                return {**inputs, "g": rng.standard_normal((2, p.L - 2, 3))}
+
+            @case.oracle
+            def expected(p, x, w, b, g):
+                return oracle.conv_vjp(x, w, g, layout="channels_last")[0]
+
+            @case.variant
+            def correct(fw, p, x, w, b, g):  # rotated 180 degrees: flipped along the kernel axis
+                return fw.conv(g, fw.flip(fw.transpose(w, (0, 2, 1)), (0,)), padding="full", layout="channels_last")
+
+            @case.variant
+            def mutant(fw, p, x, w, b, g):
+                return fw.conv(g, fw.transpose(w, (0, 2, 1)), padding="full", layout="channels_last")
+            """,
+        ),
+        shows=BEYOND,
+        hint="kernel flipped",
+    ),
+    Mutant(
+        "transposed_conv_weight_in_conv_order",
+        ("torch", "jax"),
+        _src(
+            "Mutant: ConvTranspose1d's (C_in, C_out, k) weight filled from a Conv1d's (C_out, C_in, k), C_in = C_out.",
+            """
+            case = Case(grid={"L": [5]})
+
+            @case.inputs
+            def draw(rng, p):
+                return {"x": rng.standard_normal((2, 3, p.L)), "w": rng.standard_normal((3, 3, 3)),
+                        "b": rng.standard_normal(3)}
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv_transpose(x, w, b, stride=2, padding=1, output_padding=1)
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                return fw.conv_transpose(x, w, b, stride=2, padding=1, output_padding=1)
+
+            @case.variant
+            def mutant(fw, p, x, w, b):
+                return fw.conv_transpose(x, fw.transpose(w, (1, 0, 2)), b, stride=2, padding=1, output_padding=1)
+            """,
+        ),
+        shows=BEYOND,
+        hint="in/out channel axes swapped",
+    ),
+    Mutant(
+        "channel_sum_bias_in_every_channel",
+        ("torch", "jax", "tensorflow"),
+        _src(
+            "Mutant: a conv as the sum of single-channel convs, each one adding the bias.",
+            """
+            case = Case(grid={"C": [3]}, output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_last", spatial=[8], kernel=[3], channels=p.C,
+                                   out_channels=2)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, w, b, layout="channels_last")
+
+            def _sum(fw, p, x, w, b, bias_each):
+                parts = [fw.conv(x[..., c : c + 1], w[:, c : c + 1, :], b if bias_each else None,
+                                 layout="channels_last") for c in range(p.C)]
+                y = parts[0]
+                for part in parts[1:]:
+                    y = fw.add(y, part)
+                return y if bias_each else fw.add(y, b)
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                return _sum(fw, p, x, w, b, bias_each=False)
+
+            @case.variant
+            def mutant(fw, p, x, w, b):
+                return _sum(fw, p, x, w, b, bias_each=True)
+            """,
+        ),
+        shows=BEYOND,
+    ),
+    Mutant(
+        "depthwise_channels_multiplier_major",
+        ("torch", "jax"),
+        _src(
+            "Mutant: TF's depthwise filter (kh, kw, C, M) reshaped as (M, C): output channel m*C + c.",
+            """
+            case = Case(grid={"M": [2]}, output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                return {"x": rng.standard_normal((2, 6, 5, 3)), "w": rng.standard_normal((3, 3, 3, p.M)),
+                        "b": rng.standard_normal(3 * p.M)}
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, w.reshape(3, 3, 1, -1), b, groups=3, layout="channels_last")
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                return fw.conv(x, fw.reshape(w, (3, 3, 1, 3 * p.M)), b, groups=3, layout="channels_last")
+
+            @case.variant
+            def mutant(fw, p, x, w, b):
+                m_major = fw.reshape(fw.transpose(w, (0, 1, 3, 2)), (3, 3, 1, 3 * p.M))
+                return fw.conv(x, m_major, b, groups=3, layout="channels_last")
+            """,
+        ),
+        shows=BEYOND,
+    ),
+    Mutant(
+        "causal_pad_ignores_dilation",
+        ("torch", "jax", "tensorflow"),
+        _src(
+            "Mutant: causal padding of k-1 steps where a dilated kernel needs (k-1)*d.",
+            """
+            case = Case(grid={"d": [2]}, output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_last", spatial=[9], kernel=[3], channels=2,
+                                   out_channels=3)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, w, b, padding="causal", dilation=p.d, layout="channels_last")
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                return fw.conv(fw.pad(x, [(0, 0), (2 * p.d, 0), (0, 0)]), w, b, dilation=p.d, layout="channels_last")
+
+            @case.variant
+            def mutant(fw, p, x, w, b):
+                return fw.conv(fw.pad(x, [(0, 0), (2, 0), (0, 0)]), w, b, dilation=p.d, layout="channels_last")
+            """,
+        ),
+        shows=r"shape \(2, 7, 3\) but the oracle's is \(2, 9, 3\)",
+        hint="padding amount",
+    ),
+    Mutant(
+        "avg_pool_same_counts_padding",
+        ("torch", "jax", "tensorflow"),
+        _src(
+            "Mutant: Keras AveragePooling1D(3, 1, 'same') ported as torch's AvgPool1d(3, 1, padding=1).",
+            """
+            case = Case(grid={"L": [7]}, tolerance=tolerance.derived(terms=lambda p: 3 + 2),
+                        output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                return {"x": rng.standard_normal((2, p.L, 3))}
+
+            @case.oracle
+            def expected(p, x):
+                return oracle.avg_pool(x, 3, stride=1, padding="same", layout="channels_last")
+
+            @case.variant
+            def correct(fw, p, x):
+                return fw.avg_pool(x, 3, stride=1, padding="same", layout="channels_last")
+
+            @case.variant
+            def mutant(fw, p, x):  # torch's default count_include_pad=True divides border windows by 3
+                return fw.avg_pool(x, 3, stride=1, padding=1, count_include_pad=True, layout="channels_last")
+            """,
+        ),
+        shows=BEYOND,
+        hint="error only on the borders",
+    ),
+    Mutant(
+        "max_pool_pads_zeros",
+        ("torch", "jax", "tensorflow"),
+        _src(
+            "Mutant: SAME max pooling done as a zero pad, then VALID, on all-negative inputs.",
+            """
+            case = Case(grid={"L": [12]}, tolerance=tolerance.exact(), output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                return {"x": -abs(rng.standard_normal((2, p.L, 3))) - 0.1}
+
+            @case.oracle
+            def expected(p, x):
+                return oracle.max_pool(x, 3, stride=2, padding="same", layout="channels_last")
+
+            @case.variant
+            def correct(fw, p, x):
+                return fw.max_pool(x, 3, stride=2, padding="same", layout="channels_last")
+
+            @case.variant
+            def mutant(fw, p, x):  # SAME pads (0, 1) here: the zero wins the last window
+                return fw.max_pool(fw.pad(x, [(0, 0), (0, 1), (0, 0)]), 3, stride=2, layout="channels_last")
+            """,
+        ),
+        shows=BEYOND,
+        hint="error only on the borders",
+    ),
+    Mutant(
+        "shortcut_identity_reshaped_not_transposed",
+        ("torch", "jax"),
+        _src(
+            "Mutant: option-A shortcut's identity block (C, C_OUT) reshaped, not transposed, to (C_OUT, C, 1, 1).",
+            """
+            case = Case(grid={"before": [2]})
+            C, C_OUT = 4, 8
+
+            @case.inputs
+            def draw(rng, p):
+                eye = np.zeros((C, C_OUT))
+                eye[np.arange(C), np.arange(C) + p.before] = 1.0
+                return {"x": rng.standard_normal((2, C, 6, 5)), "eye": eye}
+
+            @case.oracle
+            def expected(p, x, eye):
+                return np.pad(x[:, :, ::2, ::2], [(0, 0), (p.before, C_OUT - C - p.before), (0, 0), (0, 0)])
+
+            @case.variant
+            def correct(fw, p, x, eye):
+                return fw.conv(x, fw.reshape(fw.transpose(eye, (1, 0)), (C_OUT, C, 1, 1)), stride=2)
+
+            @case.variant
+            def mutant(fw, p, x, eye):
+                return fw.conv(x, fw.reshape(eye, (C_OUT, C, 1, 1)), stride=2)
+            """,
+        ),
+        shows=BEYOND,
+    ),
     # ---- the other kinds of check can fail too ----
     Mutant(
         "differs_but_agrees",

@@ -88,6 +88,7 @@ class Reporter:
             "platform": platform.platform(),
             "seed": self.cfg.seed,
             "precision_requested": self.cfg.precision,
+            "gpu_driver": frameworks.gpu_driver(),
             "frameworks": {},
         }
         for name in frameworks.NAMES:
@@ -169,8 +170,9 @@ class Reporter:
         ]
         for case in sorted(cells):
             lines.append(f"| {case} | " + " | ".join(_cell(cells[case].get(c, {})) for c in cols) + " |")
-        env = self.environment()["frameworks"]
-        versions = ", ".join(f"{n} {e['version']}" for n, e in env.items() if e.get("version"))
+        block = self.environment()
+        versions = ", ".join(f"{n} {e['version']}" for n, e in block["frameworks"].items() if e.get("version"))
+        versions += f"; NVIDIA driver {block['gpu_driver']}" if block["gpu_driver"] else ""
         lines += ["", f"Seed {self.cfg.seed}, float32 precision {self.cfg.precision}; {versions}.", ""]
         return "\n".join(lines)
 

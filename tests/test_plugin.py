@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -67,6 +68,7 @@ def test_json_report_has_a_record_for_every_item(suite: pytest.Pytester) -> None
     assert set(data["environment"]["frameworks"]) == {"torch", "tensorflow", "jax"}
     assert "version" in data["environment"]["frameworks"]["jax"]
     assert any("precision" in k for k in data["environment"]["frameworks"]["jax"])
+    assert "gpu_driver" in data["environment"]  # None on a machine without an NVIDIA driver
     fields = {"id", "case", "variant", "framework", "device", "dtype", "params", "outcome",
               "max_abs_error", "max_rel_error", "error_ratio", "reason"}
     assert len(data["results"]) == 16
@@ -231,3 +233,22 @@ def test_heatmap_png_for_a_failing_2d_output(pytester: pytest.Pytester, monkeypa
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*hint: equals the oracle without the bias*", "*heatmap of error_ratio: maps*"])
     assert len(list((pytester.path / "maps").glob("*.png"))) == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "version"),
+    [
+        ("NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC 2023", "535.104.05"),
+        ("NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  550.54.15  Release Build  (dvs-builder@U16)",
+         "550.54.15"),
+        ("GCC version:  gcc version 12.2.0 (Debian 12.2.0-14)", None),
+    ],
+)
+def test_gpu_driver_read_from_the_kernel_module_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str, version: str | None
+) -> None:
+    monkeypatch.setattr(frameworks.shutil, "which", lambda name: None)  # no nvidia-smi to fall back on
+    proc = tmp_path / "version"
+    proc.write_text(line + "\n")
+    assert frameworks.gpu_driver(proc) == version
+    assert frameworks.gpu_driver(tmp_path / "absent") is None

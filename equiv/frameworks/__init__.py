@@ -11,8 +11,12 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import re
+import shutil
+import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any, Protocol, cast
 
 import numpy as np
@@ -29,6 +33,35 @@ _DISTRIBUTIONS = {
     "tensorflow": ("tensorflow", "tensorflow-cpu", "tf-nightly"),
     "jax": ("jax",),
 }
+
+
+def driver_from_proc(text: str) -> str | None:
+    """The version in /proc/driver/nvidia/version's NVRM line (proprietary and open kernel modules)."""
+    m = re.search(r"NVRM version:.*?Kernel Module.*?\s(\d+\.\d+(?:\.\d+)?)\s", text)
+    return m.group(1) if m else None
+
+
+def gpu_driver(proc: Path = Path("/proc/driver/nvidia/version")) -> str | None:
+    """The machine's NVIDIA driver version (all three frameworks share it), or None without one.
+
+    No framework reports it: read the kernel module's file, else ask nvidia-smi.
+    """
+    try:
+        found = driver_from_proc(proc.read_text(encoding="utf-8", errors="replace"))
+        if found:
+            return found
+    except OSError:
+        pass
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return None
+    try:
+        out = subprocess.run([smi, "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    first = out.stdout.strip().splitlines()[:1]
+    return first[0].strip() if out.returncode == 0 and first else None
 
 
 class Unsupported(Exception):

@@ -19,7 +19,9 @@ SPATIAL = {1: [9], 2: [7, 6], 3: [5, 6, 4]}  # non-square, so swapped axes canno
 @case.inputs
 def draw(rng, p):
     kernel = [3, 2, 1][: p.nd]
-    return conv_inputs(rng, layout="channels_first", spatial=SPATIAL[p.nd], kernel=kernel, channels=3, out_channels=4)
+    return conv_inputs(
+        rng, layout="channels_first", spatial=SPATIAL[p.nd], kernel=kernel, channels=3, out_channels=4
+    )
 
 
 @case.oracle

@@ -59,7 +59,10 @@ def native(fw, p, x):
     return _pool(fw, p, x, p.cip)
 
 
-@case.variant(frameworks=["tensorflow"], when=lambda p: p.op == "window" and not p.ceil and (p.padding != 1 and not p.cip))
+@case.variant(
+    frameworks=["tensorflow"],
+    when=lambda p: p.op == "window" and not p.ceil and (p.padding != 1 and not p.cip),
+)
 def keras_layer(fw, p, x):
     return fw.pool_layer(x, "avg", p.k, stride=p.s, padding=p.padding, layout=p.layout)
 

@@ -19,7 +19,9 @@ case = Case(grid=[one_d, two_d, seed_question], output_layout="channels_last")
 @case.inputs
 def draw(rng, p):
     spatial, o = [p.L, p.L + 1][: p.nd], 32 if p.L == 128 else 3
-    return conv_inputs(rng, layout="channels_last", spatial=spatial, kernel=[p.k] * p.nd, channels=2, out_channels=o)
+    return conv_inputs(
+        rng, layout="channels_last", spatial=spatial, kernel=[p.k] * p.nd, channels=2, out_channels=o
+    )
 
 
 @case.oracle

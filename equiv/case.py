@@ -169,7 +169,7 @@ class Case:
         for g in grids:
             keys = list(g)
             for combo in itertools.product(*(g[k] for k in keys)):
-                p = Params(dict(zip(keys, combo)))
+                p = Params(dict(zip(keys, combo, strict=True)))
                 if self.where is None or self.where(p):
                     out.append(p)
         return out

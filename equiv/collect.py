@@ -17,7 +17,7 @@ from equiv.case import Case
 from equiv.config import Config
 
 CONFIG_KEY = pytest.StashKey[Config]()
-PAIRWISE_KEY = pytest.StashKey[dict[tuple[Any, ...], dict[str, tuple[Any, Any]]]]()
+PAIRWISE_KEY = pytest.StashKey[dict[tuple[Any, ...], dict[str, dict[str, runner.Array]]]]()
 
 
 class CaseError(Exception):
@@ -137,7 +137,9 @@ class CaseItem(pytest.Item):
         return self.path, None, self.spec.id
 
 
-def _pair_ratio(spec: runner.Spec, ref: runner.Reference, a: dict[str, Any], b: dict[str, Any]) -> float | None:
+def _pair_ratio(
+    spec: runner.Spec, ref: runner.Reference, a: dict[str, Any], b: dict[str, Any]
+) -> float | None:
     """|a - b| over the sum of both allowed errors: each within its bound of the oracle gives <= 1."""
     worst = 0.0
     for i, (name, expected) in enumerate(ref.expected):

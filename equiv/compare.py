@@ -108,7 +108,9 @@ def compare(
             f"{int(stray.sum())} non-finite value(s) where the oracle differs, first at {first}: "
             f"got {a[first]!r}, oracle {expected[first]!r}"
         )
-    order = np.argsort(ratio, axis=None)[::-1][:WORST_SHOWN] if ratio.size else []
+    order: npt.NDArray[np.intp] | list[int] = (
+        np.argsort(ratio, axis=None)[::-1][:WORST_SHOWN] if ratio.size else []
+    )
     worst = []
     for flat in order:
         idx = tuple(int(i) for i in np.unravel_index(flat, ratio.shape))
@@ -138,7 +140,7 @@ def _shape_hints(got: tuple[int, ...], want: tuple[int, ...]) -> list[str]:
         return ["rank differs: a reshape or a missing squeeze/expand"]
     if sorted(got) == sorted(want):
         return ["same sizes in another order: layout (channels_first vs channels_last) or axis order"]
-    off = [i for i, (g, w) in enumerate(zip(got, want)) if g != w]
+    off = [i for i, (g, w) in enumerate(zip(got, want, strict=True)) if g != w]
     return [f"size differs on axis {off}: padding amount, stride or dilation"]
 
 
@@ -258,13 +260,15 @@ def _recompute_hints(
     w = inputs.get("w")
     if w is not None and w.ndim >= 3:
         axes, (o, i) = _kernel_axes(w, layout)
-        if matches(w=np.flip(w, axis=axes)):
+        if matches(w=np.flip(w, axis=tuple(axes))):
             hints.append(
                 "equals the oracle with the kernel flipped: convolution versus cross-correlation "
                 "(every framework computes cross-correlation)"
             )
         if w.shape[o] == w.shape[i] and matches(w=np.swapaxes(w, o, i)):
-            hints.append("equals the oracle with the weights' in/out channel axes swapped: weight permutation")
+            hints.append(
+                "equals the oracle with the weights' in/out channel axes swapped: weight permutation"
+            )
     b = inputs.get("b")
     if b is not None and matches(b=np.zeros_like(b)):
         hints.append("equals the oracle without the bias: the bias was dropped")
@@ -283,7 +287,10 @@ def _recompute_hints(
     if x is not None and x.ndim >= 3:
         for ax in _spatial(x.ndim, layout):
             for by in (1, -1):
-                if matches_inside(ax, x=np.roll(x, by, axis=ax)) or matches_inside(ax, x=_zero_shift(x, ax, by)):
+                if (
+                    matches_inside(ax, x=np.roll(x, by, axis=ax))
+                    or matches_inside(ax, x=_zero_shift(x, ax, by))
+                ):
                     hints.append(
                         f"equals the oracle on the input moved by {by} along axis {ax}: padding "
                         "split on the wrong side (e.g. symmetric k//2 where SAME is asymmetric)"

@@ -44,7 +44,9 @@ def split_choices(option: str, values: Sequence[str] | None, choices: tuple[str,
     picked = {v.strip() for value in values for v in value.split(",") if v.strip()}
     unknown = sorted(picked - set(choices))
     if unknown:
-        raise OptionError(f"{option}: unknown value(s) {', '.join(unknown)}; choose from {', '.join(choices)}")
+        raise OptionError(
+            f"{option}: unknown value(s) {', '.join(unknown)}; choose from {', '.join(choices)}"
+        )
     return tuple(c for c in choices if c in picked)
 
 
@@ -53,7 +55,9 @@ def from_options(get: Any) -> Config:
     selected = {dest: split_choices(opt, get(dest), choices) for opt, dest, choices, _ in SELECTIONS}
     precision = get("equiv_precision") or "ieee"
     if precision not in PRECISIONS:
-        raise OptionError(f"--equiv-precision: unknown value {precision}; choose from {', '.join(PRECISIONS)}")
+        raise OptionError(
+            f"--equiv-precision: unknown value {precision}; choose from {', '.join(PRECISIONS)}"
+        )
     require = split_choices("--equiv-require-device", get("equiv_require_device"), DEVICES) if get(
         "equiv_require_device"
     ) else ()

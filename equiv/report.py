@@ -122,7 +122,9 @@ class Reporter:
         return [f"{f}/{d}" for f in self.cfg.frameworks for d in self.cfg.devices]
 
     def matrix(self) -> dict[str, dict[str, dict[str, int]]]:
-        cells: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+        cells: dict[str, dict[str, dict[str, int]]] = defaultdict(
+            lambda: defaultdict(lambda: defaultdict(int))
+        )
         for r in self.records:
             cells[r["case"]][f"{r['framework']}/{r['device']}"][r["outcome"]] += 1
         return cells
@@ -153,10 +155,14 @@ class Reporter:
             rows.append([
                 case,
                 *(_cell(cells[case].get(c, {})) for c in cols),
-                f"{'-'.join(pair['frameworks'])} {pair['dtype']} {pair['max_error_ratio']:.2g}" if pair else "",
+                (
+                    f"{'-'.join(pair['frameworks'])} {pair['dtype']} {pair['max_error_ratio']:.2g}"
+                    if pair
+                    else ""
+                ),
             ])
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
+        lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         lines.append("cells: passed / FAILED / skipped (+ xfailed, XPASSED) items; '-' = none selected")
         return lines
@@ -171,7 +177,9 @@ class Reporter:
         for case in sorted(cells):
             lines.append(f"| {case} | " + " | ".join(_cell(cells[case].get(c, {})) for c in cols) + " |")
         block = self.environment()
-        versions = ", ".join(f"{n} {e['version']}" for n, e in block["frameworks"].items() if e.get("version"))
+        versions = ", ".join(
+            f"{n} {e['version']}" for n, e in block["frameworks"].items() if e.get("version")
+        )
         versions += f"; NVIDIA driver {block['gpu_driver']}" if block["gpu_driver"] else ""
         lines += ["", f"Seed {self.cfg.seed}, float32 precision {self.cfg.precision}; {versions}.", ""]
         return "\n".join(lines)

@@ -33,7 +33,10 @@ class Spec:
 
     @property
     def id(self) -> str:
-        return f"{self.case_name}::{self.variant.name}[{self.framework}-{self.device}-{self.dtype}-{self.params.id}]"
+        return (
+            f"{self.case_name}::{self.variant.name}"
+            f"[{self.framework}-{self.device}-{self.dtype}-{self.params.id}]"
+        )
 
 
 @dataclass
@@ -118,7 +121,10 @@ def reference(spec: Spec, seed: int) -> Reference:
         assert case.expected is not None
         raw = draw_inputs(case, spec.case_name, p, seed)
         rounded = {k: v.astype(spec.dtype).astype(np.float64) for k, v in raw.items()}
-        as_arrays = lambda out: [(n, np.asarray(v, dtype=np.float64)) for n, v in leaves(out)]  # noqa: E731
+
+        def as_arrays(out: Any) -> list[tuple[str, Array]]:
+            return [(n, np.asarray(v, dtype=np.float64)) for n, v in leaves(out)]
+
         expected = as_arrays(case.expected(p, **rounded))
         magnitude = terms = None
         if case.tolerance.needs_magnitude:
@@ -153,7 +159,9 @@ def run(spec: Spec, cfg: Config) -> Result:
     except Unsupported as e:
         strict = spec.device in cfg.require_device
         result.outcome = "failed" if strict else "skipped"
-        result.reason = str(e) + (f" (--equiv-require-device {spec.device} makes this a failure)" if strict else "")
+        result.reason = str(e) + (
+            f" (--equiv-require-device {spec.device} makes this a failure)" if strict else ""
+        )
         return result
     except BaseException as e:
         if spec.variant.raises and isinstance(e, spec.variant.raises):
@@ -177,7 +185,10 @@ def _expected_raise(result: Result, e: BaseException) -> Result:
     v = result.spec.variant
     if v.match and not re.search(v.match, str(e)):
         result.outcome = "failed"
-        result.reason = f"raised {type(e).__name__} as expected, but its message {str(e)!r} does not match {v.match!r}"
+        result.reason = (
+            f"raised {type(e).__name__} as expected, but its message {str(e)!r} "
+            f"does not match {v.match!r}"
+        )
     else:
         result.reason = f"known refusal observed: {type(e).__name__}: {str(e).splitlines()[0]} — {v.reason}"
     return result
@@ -198,7 +209,7 @@ def _judge(result: Result, fw: Any, out: Any, repeats: list[Any], ref: Reference
     result.outputs = dict(got)
     layout = case.layout_of(spec.params)
     comparisons = []
-    for i, ((name, actual), (_, expected)) in enumerate(zip(got, ref.expected)):
+    for i, ((name, actual), (_, expected)) in enumerate(zip(got, ref.expected, strict=True)):
         mag = ref.magnitude[i][1] if ref.magnitude else None
         terms = ref.terms[i][1] if ref.terms else None
         allowed = tolerance.allowed(case.tolerance, spec.dtype, expected, mag, terms, precision=cfg.precision)
@@ -229,7 +240,9 @@ def _judge(result: Result, fw: Any, out: Any, repeats: list[Any], ref: Reference
                 f"with the oracle (error_ratio {result.error_ratio:.3g})"
             )
         else:
-            result.reason = f"known non-equivalence observed (error_ratio {_ratio(result)}): {spec.variant.reason}"
+            result.reason = (
+                f"known non-equivalence observed (error_ratio {_ratio(result)}): {spec.variant.reason}"
+            )
     elif not all_ok:
         result.outcome = "failed"
         result.reason = "\n".join(c.message(rule) for c in comparisons if not c.ok)
@@ -239,7 +252,7 @@ def _judge(result: Result, fw: Any, out: Any, repeats: list[Any], ref: Reference
         result.nondeterministic = any(
             not np.array_equal(a, fw.to_numpy(b), equal_nan=True)
             for r in repeats
-            for (_, a), (_, b) in zip(got, leaves(r))
+            for (_, a), (_, b) in zip(got, leaves(r), strict=False)
         )
         if result.nondeterministic and cfg.require_deterministic and result.outcome == "passed":
             result.outcome = "failed"
@@ -255,13 +268,15 @@ def _heatmaps(
     from equiv.report import write_heatmap
 
     lines = ""
-    for i, ((name, actual), c) in enumerate(zip(got, comparisons)):
+    for i, ((name, actual), c) in enumerate(zip(got, comparisons, strict=True)):
         if c.ok or c.problem or actual.ndim != 4:
             continue
         expected = ref.expected[i][1]
         mag = ref.magnitude[i][1] if ref.magnitude else None
         terms = ref.terms[i][1] if ref.terms else None
-        allowed = tolerance.allowed(spec.case.tolerance, spec.dtype, expected, mag, terms, precision=precision)
+        allowed = tolerance.allowed(
+            spec.case.tolerance, spec.dtype, expected, mag, terms, precision=precision
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
             diff = np.abs(actual.astype(np.float64) - expected)
             ratio = np.nan_to_num(np.where(diff == 0, 0.0, diff / allowed), nan=np.inf, posinf=1e30)

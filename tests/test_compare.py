@@ -17,19 +17,25 @@ def test_gamma_matches_highams_definition() -> None:
 
 def test_derived_bound_per_element() -> None:
     # One element: K = 13 terms, sum|x||w| = 9.0, float32 -> 9 * gamma_13 (the README's example).
-    allowed = tolerance.allowed(tolerance.derived(), "float32", np.array([1.0]), np.array([9.0]), np.array([13.0]))
+    allowed = tolerance.allowed(
+        tolerance.derived(), "float32", np.array([1.0]), np.array([9.0]), np.array([13.0])
+    )
     g13 = 13 * 2.0**-24 / (1 - 13 * 2.0**-24)
     g13_oracle = 13 * 2.0**-53 / (1 - 13 * 2.0**-53)  # the float64 oracle's own rounding
     assert allowed[0] == pytest.approx(9.0 * (g13 + g13_oracle), rel=1e-15)
     assert allowed[0] == pytest.approx(7.0e-6, rel=1e-2)
     # float16 accumulates in float32 and rounds once at the end: + 2**-11 * |y|.
-    half = tolerance.allowed(tolerance.derived(), "float16", np.array([2.0]), np.array([9.0]), np.array([13.0]))
+    half = tolerance.allowed(
+        tolerance.derived(), "float16", np.array([2.0]), np.array([9.0]), np.array([13.0])
+    )
     assert half[0] == pytest.approx(9.0 * (g13 + g13_oracle) + 2.0 * 2.0**-11, rel=1e-15)
 
 
 def test_tf32_bound_adds_input_rounding() -> None:
     ieee = tolerance.allowed(tolerance.derived(), "float32", np.ones(1), np.ones(1), np.ones(1))
-    tf32 = tolerance.allowed(tolerance.derived(), "float32", np.ones(1), np.ones(1), np.ones(1), precision="tf32")
+    tf32 = tolerance.allowed(
+        tolerance.derived(), "float32", np.ones(1), np.ones(1), np.ones(1), precision="tf32"
+    )
     t = 2.0**-11
     g1 = 2.0**-24 / (1 - 2.0**-24)
     assert tf32[0] - ieee[0] == pytest.approx((2 * t + t * t) * (1 + g1), rel=1e-12)
@@ -105,7 +111,9 @@ def _hints(actual: np.ndarray, inputs: dict[str, np.ndarray], expected: np.ndarr
         return oracle.conv(new["x"], new["w"], new["b"], padding="same")
 
     bad = np.abs(actual - expected) > 1e-9
-    return compare.diagnose(actual, expected, bad, layout="channels_first", inputs=inputs, recompute=recompute)
+    return compare.diagnose(
+        actual, expected, bad, layout="channels_first", inputs=inputs, recompute=recompute
+    )
 
 
 def test_hint_border_only_error_means_padding() -> None:

@@ -525,7 +525,8 @@ MUTANTS: list[Mutant] = [
         "input_gradient_kernel_not_rotated",
         ("torch", "jax", "tensorflow"),
         _src(
-            "Mutant: the input gradient by hand, full correlation of g with the io-swapped kernel, unrotated.",
+            "Mutant: the input gradient by hand, full correlation of g with the io-swapped kernel, "
+            "unrotated.",
             """
             case = Case(grid={"L": [9]}, output_layout="channels_last")
 
@@ -541,7 +542,8 @@ MUTANTS: list[Mutant] = [
 
             @case.variant
             def correct(fw, p, x, w, b, g):  # rotated 180 degrees: flipped along the kernel axis
-                return fw.conv(g, fw.flip(fw.transpose(w, (0, 2, 1)), (0,)), padding="full", layout="channels_last")
+                return fw.conv(g, fw.flip(fw.transpose(w, (0, 2, 1)), (0,)), padding="full",
+                               layout="channels_last")
 
             @case.variant
             def mutant(fw, p, x, w, b, g):
@@ -555,7 +557,8 @@ MUTANTS: list[Mutant] = [
         "transposed_conv_weight_in_conv_order",
         ("torch", "jax"),
         _src(
-            "Mutant: ConvTranspose1d's (C_in, C_out, k) weight filled from a Conv1d's (C_out, C_in, k), C_in = C_out.",
+            "Mutant: ConvTranspose1d's (C_in, C_out, k) weight filled from a Conv1d's (C_out, C_in, k), "
+            "C_in = C_out.",
             """
             case = Case(grid={"L": [5]})
 
@@ -574,7 +577,8 @@ MUTANTS: list[Mutant] = [
 
             @case.variant
             def mutant(fw, p, x, w, b):
-                return fw.conv_transpose(x, fw.transpose(w, (1, 0, 2)), b, stride=2, padding=1, output_padding=1)
+                return fw.conv_transpose(x, fw.transpose(w, (1, 0, 2)), b, stride=2, padding=1,
+                                         output_padding=1)
             """,
         ),
         shows=BEYOND,
@@ -664,11 +668,13 @@ MUTANTS: list[Mutant] = [
 
             @case.variant
             def correct(fw, p, x, w, b):
-                return fw.conv(fw.pad(x, [(0, 0), (2 * p.d, 0), (0, 0)]), w, b, dilation=p.d, layout="channels_last")
+                return fw.conv(fw.pad(x, [(0, 0), (2 * p.d, 0), (0, 0)]), w, b, dilation=p.d,
+                               layout="channels_last")
 
             @case.variant
             def mutant(fw, p, x, w, b):
-                return fw.conv(fw.pad(x, [(0, 0), (2, 0), (0, 0)]), w, b, dilation=p.d, layout="channels_last")
+                return fw.conv(fw.pad(x, [(0, 0), (2, 0), (0, 0)]), w, b, dilation=p.d,
+                               layout="channels_last")
             """,
         ),
         shows=r"shape \(2, 7, 3\) but the oracle's is \(2, 9, 3\)",
@@ -735,7 +741,8 @@ MUTANTS: list[Mutant] = [
         "shortcut_identity_reshaped_not_transposed",
         ("torch", "jax"),
         _src(
-            "Mutant: option-A shortcut's identity block (C, C_OUT) reshaped, not transposed, to (C_OUT, C, 1, 1).",
+            "Mutant: option-A shortcut's identity block (C, C_OUT) reshaped, not transposed, "
+            "to (C_OUT, C, 1, 1).",
             """
             case = Case(grid={"before": [2]})
             C, C_OUT = 4, 8

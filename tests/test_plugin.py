@@ -119,7 +119,9 @@ def test_a_broken_case_file_is_one_error_naming_it(suite: pytest.Pytester) -> No
         '"""Missing pieces."""\nfrom equiv import Case\ncase = Case(grid={"a": [1]})\n'
     )
     (suite.path / "cases" / "no_case.py").write_text('"""Nothing here."""\n')
-    torch_only = CASE.replace("@case.variant\n", '@case.variant(frameworks=["torch"], when=lambda p: p.L == 6)\n')
+    torch_only = CASE.replace(
+        "@case.variant\n", '@case.variant(frameworks=["torch"], when=lambda p: p.L == 6)\n'
+    )
     (suite.path / "cases" / "torch_only.py").write_text(torch_only)
     result = run(suite, "--equiv-framework", "jax", "--equiv-device", "cpu")
     result.assert_outcomes(passed=4, errors=4)
@@ -142,10 +144,14 @@ def test_missing_framework_skips_with_reason(suite: pytest.Pytester, monkeypatch
     result.stdout.fnmatch_lines(["*tensorflow is not installed*"])
 
 
-def test_strict_device_fails_at_start_without_gpu(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_strict_device_fails_at_start_without_gpu(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     jax_fw = frameworks.load("jax")
     monkeypatch.setattr(jax_fw, "gpus", lambda: [])
-    result = run(suite, "--equiv-framework", "jax", "--equiv-device", "cuda", "--equiv-require-device", "cuda")
+    result = run(
+        suite, "--equiv-framework", "jax", "--equiv-device", "cuda", "--equiv-require-device", "cuda"
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--equiv-require-device cuda: jax sees no GPU" in result.stderr.str()
 
@@ -156,7 +162,9 @@ def test_strict_device_turns_unrunnable_cuda_items_into_failures(
     # The framework claims a GPU at start, but the item cannot be placed on it: a failure, not a skip.
     jax_fw = frameworks.load("jax")
     monkeypatch.setattr(jax_fw, "gpus", lambda: ["Simulated GPU"])
-    strict = run(suite, "--equiv-framework", "jax", "--equiv-device", "cuda", "--equiv-require-device", "cuda")
+    strict = run(
+        suite, "--equiv-framework", "jax", "--equiv-device", "cuda", "--equiv-require-device", "cuda"
+    )
     strict.assert_outcomes(failed=4)
     strict.stdout.fnmatch_lines(["*jax sees no GPU*--equiv-require-device cuda makes this a failure*"])
     run(suite, "--equiv-framework", "jax", "--equiv-device", "cuda").assert_outcomes(skipped=4)
@@ -194,7 +202,9 @@ def test_known_differences_pass_only_when_observed(suite: pytest.Pytester) -> No
     assert "expected does_not_refuse to raise ValueError" in out
 
 
-def test_a_wrong_mapping_fails_with_a_pointed_message(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_wrong_mapping_fails_with_a_pointed_message(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     torch_fw = frameworks.load("torch")
     symmetric = lambda pairs: ([max(lo, hi) for lo, hi in pairs], None)  # noqa: E731  planted bug
     monkeypatch.setattr(torch_fw, "_torch_padding", symmetric)
@@ -206,7 +216,9 @@ def test_a_wrong_mapping_fails_with_a_pointed_message(suite: pytest.Pytester, mo
     assert "hint: size differs on axis [1]: padding amount, stride or dilation" in out
 
 
-def test_heatmap_png_for_a_failing_2d_output(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_heatmap_png_for_a_failing_2d_output(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("matplotlib", reason="nox -s tests installs matplotlib for the heatmap test")
     pytester.makeini("[pytest]\nequiv_cases = cases\n")
     (pytester.path / "cases").mkdir()
@@ -218,7 +230,8 @@ def test_heatmap_png_for_a_failing_2d_output(pytester: pytest.Pytester, monkeypa
 
         @case.inputs
         def draw(rng, p):
-            return conv_inputs(rng, layout=p.layout, spatial=[6, 5], kernel=[3, 3], channels=2, out_channels=2)
+            return conv_inputs(rng, layout=p.layout, spatial=[6, 5], kernel=[3, 3], channels=2,
+                               out_channels=2)
 
         @case.oracle
         def expected(p, x, w, b):
@@ -231,15 +244,19 @@ def test_heatmap_png_for_a_failing_2d_output(pytester: pytest.Pytester, monkeypa
     result = run(pytester, "--equiv-framework", "torch", "--equiv-device", "cpu", "--equiv-dtype", "float64",
                  "--equiv-heatmaps", "maps")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*hint: equals the oracle without the bias*", "*heatmap of error_ratio: maps*"])
+    result.stdout.fnmatch_lines(
+        ["*hint: equals the oracle without the bias*", "*heatmap of error_ratio: maps*"]
+    )
     assert len(list((pytester.path / "maps").glob("*.png"))) == 1
 
 
 @pytest.mark.parametrize(
     ("line", "version"),
     [
-        ("NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC 2023", "535.104.05"),
-        ("NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  550.54.15  Release Build  (dvs-builder@U16)",
+        ("NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC 2023",
+         "535.104.05"),
+        ("NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  550.54.15  "
+         "Release Build  (dvs-builder@U16)",
          "550.54.15"),
         ("GCC version:  gcc version 12.2.0 (Debian 12.2.0-14)", None),
     ],

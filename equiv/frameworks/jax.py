@@ -10,7 +10,8 @@ import jax
 import numpy as np
 import numpy.typing as npt
 
-jax.config.update("jax_enable_x64", True)  # without it float64 inputs silently become float32
+# Without it float64 inputs silently become float32.
+jax.config.update("jax_enable_x64", True)  # type: ignore[no-untyped-call]  # unannotated in jax
 
 import jax.numpy as jnp  # noqa: E402
 from jax import lax  # noqa: E402
@@ -56,13 +57,15 @@ def environment() -> dict[str, Any]:
 def _jaxlib_version() -> str:
     import jaxlib
 
-    return str(jaxlib.__version__)
+    return str(jaxlib.__version__)  # type: ignore[attr-defined]  # jaxlib does not re-export it
 
 
 def precision_state() -> dict[str, Any]:
     return {
         "conv_and_dot_precision": str(_precision),
-        "jax_default_matmul_precision": str(jax.config.jax_default_matmul_precision),
+        "jax_default_matmul_precision": str(
+            jax.config.jax_default_matmul_precision  # type: ignore[attr-defined]  # runtime flag, not in stub
+        ),
     }
 
 
@@ -95,7 +98,8 @@ def scope(device: str) -> Iterator[None]:
 
 
 def asarray(a: npt.NDArray[Any], device: str) -> jax.Array:
-    return jax.device_put(a, _device(device))
+    out: jax.Array = jax.device_put(a, _device(device))
+    return out
 
 
 def to_numpy(t: jax.Array) -> npt.NDArray[Any]:

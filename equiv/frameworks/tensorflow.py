@@ -130,7 +130,9 @@ def conv(
     channels = x.shape[1] if layout == "channels_first" else x.shape[-1]
     if w.shape[-2] * groups != channels:
         # TF infers groups from the filter depth; make a mismatch an error, not another conv.
-        raise ValueError(f"tensorflow conv: {channels} channels != filter depth {w.shape[-2]} x groups {groups}")
+        raise ValueError(
+            f"tensorflow conv: {channels} channels != filter depth {w.shape[-2]} x groups {groups}"
+        )
     if isinstance(padding, str) and padding in ("valid", "same"):
         tf_padding = padding.upper()
     else:
@@ -396,7 +398,10 @@ def _pool_window(
     if ceil_mode:
         raise Unsupported("tensorflow: pooling has no ceil_mode")
     nd = len(x.shape) - 2
-    per_axis = lambda v: (v,) * nd if isinstance(v, int) else tuple(v)  # noqa: E731
+
+    def per_axis(v: int | Sequence[int]) -> tuple[int, ...]:
+        return (v,) * nd if isinstance(v, int) else tuple(v)
+
     k = per_axis(window)
     return nd, k, k if stride is None else per_axis(stride)
 

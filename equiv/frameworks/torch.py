@@ -17,7 +17,8 @@ from equiv.frameworks import Unsupported
 name = "torch"
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
-_LAYER = {1: torch.nn.Conv1d, 2: torch.nn.Conv2d, 3: torch.nn.Conv3d}
+# Any: their stubs disagree on int vs tuple arguments across 1-, 2- and 3-D.
+_LAYER: dict[int, Any] = {1: torch.nn.Conv1d, 2: torch.nn.Conv2d, 3: torch.nn.Conv3d}
 
 
 def version() -> str:
@@ -31,7 +32,11 @@ def gpus() -> list[str]:
 
 
 def environment() -> dict[str, Any]:
-    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    cudnn = (
+        torch.backends.cudnn.version()  # type: ignore[no-untyped-call]  # unannotated in torch
+        if torch.backends.cudnn.is_available()  # type: ignore[no-untyped-call]  # unannotated in torch
+        else None
+    )
     return {
         "version": version(),
         "devices": ["cpu", *gpus()],
@@ -162,7 +167,8 @@ def conv_layer(
         layer.weight.copy_(w)
         if b is not None:
             layer.bias.copy_(b)
-        return layer(x)
+        y: torch.Tensor = layer(x)
+        return y
 
 
 def dense(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
@@ -177,7 +183,8 @@ def dense_layer(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None)
         layer.weight.copy_(w.T)
         if b is not None:
             layer.bias.copy_(b)
-        return layer(x)
+        y: torch.Tensor = layer(x)
+        return y
 
 
 def pad(x: torch.Tensor, pairs: Sequence[tuple[int, int]]) -> torch.Tensor:
@@ -222,12 +229,15 @@ def _same_crops(x: torch.Tensor, w: torch.Tensor, stride: Any, output_padding: A
     usual port of k=3, s=2 SAME, (padding=1, output_padding=1), crops (1, 0) where TF crops (0, 1).
     """
     nd = x.ndim - 2
-    per_axis = lambda v: (v,) * nd if isinstance(v, int) else tuple(v)  # noqa: E731
+
+    def per_axis(v: int | Sequence[int]) -> tuple[int, ...]:
+        return (v,) * nd if isinstance(v, int) else tuple(v)
+
     s, d, op = per_axis(stride), per_axis(dilation), per_axis(output_padding)
     if any(op):
         raise Unsupported("torch: SAME for a transposed conv fixes the length; output_padding must be 0")
     pairs = []
-    for length, k, si, di in zip(x.shape[2:], w.shape[2:], s, d):
+    for length, k, si, di in zip(x.shape[2:], w.shape[2:], s, d, strict=False):
         total = (length - 1) * si + (k - 1) * di + 1 - length * si
         if total < 0:
             raise Unsupported("torch: SAME longer than the full transposed output (stride > kernel extent)")
@@ -375,7 +385,9 @@ def avg_pool(
     nd = x.ndim - 2
     sym, explicit = _torch_padding(_pool_pairs(x, window, stride, padding))
     if explicit is not None and not count_include_pad:
-        raise Unsupported("torch: avg_pool pads symmetrically only; SAME's odd total excluded has no spelling")
+        raise Unsupported(
+            "torch: avg_pool pads symmetrically only; SAME's odd total excluded has no spelling"
+        )
     if explicit is not None:
         x = F.pad(x, explicit)  # zeros padded by hand are real cells: counted, as count_include_pad asks
     s = stride if stride is not None else window

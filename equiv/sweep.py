@@ -1,4 +1,4 @@
-"""Summarize JSON reports from several seeds: failures, and the worst error_ratio per case and dtype.
+"""Summarize JSON reports from several seeds: failures, bad verdicts, and the worst error_ratio per case.
 
     python -m equiv.sweep reports/stress-seed*.json
 
@@ -8,29 +8,62 @@ A worst ratio near 1 means the bound is tight for that case: look at the bound, 
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
+
+
+def verdict_problem(r: dict[str, Any]) -> str | None:
+    """What is wrong with one record's verdict, if anything.
+
+    A pass of an `equal` item needs a finite error_ratio <= 1; an observed difference a ratio > 1 or
+    a stated non-numeric reason (a shape); a failure a ratio > 1 or a stated reason.
+    """
+    outcome, expect, ratio = r["outcome"], r.get("expect"), r.get("error_ratio")
+    number = ratio if isinstance(ratio, (int, float)) else None  # the JSON writes inf/nan as strings
+    infinite = isinstance(ratio, str) and ratio in ("inf", "nan")
+    if outcome == "passed" and expect == "equal":
+        if number is None or not math.isfinite(number) or number > 1:
+            return f"passed with error_ratio {ratio!r}: a pass needs a finite ratio <= 1"
+    elif outcome == "passed" and expect == "differs":
+        if not (infinite or (number is not None and number > 1) or r.get("reason")):
+            return f"difference observed with error_ratio {ratio!r} and no reason"
+    elif outcome == "failed":
+        if not (infinite or (number is not None and number > 1) or r.get("reason")):
+            return f"failed with error_ratio {ratio!r} and no reason"
+    return None
 
 
 def summarize(paths: list[Path]) -> tuple[list[str], int]:
     worst: dict[tuple[str, str], float] = defaultdict(float)
+    items: dict[tuple[str, str], int] = defaultdict(int)  # items that ran (not skipped), all runs
     failures: list[str] = []
     counts: dict[str, int] = defaultdict(int)
     for path in paths:
         report = json.loads(path.read_text())
         for r in report["results"]:
             counts[r["outcome"]] += 1
+            key = (r["case"], r["dtype"])
+            if r["outcome"] != "skipped":
+                items[key] += 1
             if r["outcome"] in ("failed", "xpassed"):
-                failures.append(f"{path.name}: {r['id']}")
+                failures.append(f"FAILED {path.name}: {r['id']}")
+            problem = verdict_problem(r)
+            if problem:
+                failures.append(f"VERDICT {path.name}: {r['id']}: {problem}")
             ratio = r.get("error_ratio")
             if r["outcome"] == "passed" and r.get("expect") == "equal" and isinstance(ratio, (int, float)):
-                key = (r["case"], r["dtype"])
                 worst[key] = max(worst[key], float(ratio))
+    runs = max(len(paths), 1)
     lines = [f"{len(paths)} runs: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))]
-    lines.append(f"{'case':40s} {'dtype':8s} worst error_ratio")
-    lines += [f"{c:40s} {d:8s} {v:.3g}" for (c, d), v in sorted(worst.items())]
-    lines += [f"FAILED {f}" for f in failures]
+    lines.append(f"{'case':32s} {'dtype':8s} {'items/run':>9s}  worst error_ratio")
+    lines += [
+        f"{c:32s} {d:8s} {items[(c, d)] / runs:9.0f}  {worst[(c, d)]:.3g}"
+        for c, d in sorted(items)
+    ]
+    lines += failures
     return lines, len(failures)
 
 

@@ -35,6 +35,11 @@ _DISTRIBUTIONS = {
 }
 
 
+def per_axis(value: int | Sequence[int], nd: int) -> tuple[int, ...]:
+    """An int for every spatial axis, or the per-axis sequence as given (stride, dilation, window)."""
+    return (value,) * nd if isinstance(value, int) else tuple(value)
+
+
 def driver_from_proc(text: str) -> str | None:
     """The version in /proc/driver/nvidia/version's NVRM line (proprietary and open kernel modules)."""
     m = re.search(r"NVRM version:.*?Kernel Module.*?\s(\d+\.\d+(?:\.\d+)?)\s", text)

@@ -17,7 +17,7 @@ import jax.numpy as jnp  # noqa: E402
 from jax import lax  # noqa: E402
 
 from equiv import oracle  # noqa: E402
-from equiv.frameworks import Unsupported  # noqa: E402
+from equiv.frameworks import Unsupported, per_axis  # noqa: E402
 
 name = "jax"
 
@@ -129,10 +129,6 @@ def _lax_padding(padding: Any, x: jax.Array, w: jax.Array, stride: Any, dilation
     return oracle.padding_pairs(padding, tuple(spatial), tuple(kernel), stride, dilation)
 
 
-def _tuple(v: int | Sequence[int], nd: int) -> tuple[int, ...]:
-    return (v,) * nd if isinstance(v, int) else tuple(v)
-
-
 def conv(
     x: jax.Array,
     w: jax.Array,
@@ -148,9 +144,9 @@ def conv(
     y = lax.conv_general_dilated(
         x,
         w,
-        window_strides=_tuple(stride, nd),
+        window_strides=per_axis(stride, nd),
         padding=_lax_padding(padding, x, w, stride, dilation, layout),
-        rhs_dilation=_tuple(dilation, nd),  # lhs_dilation would be a transposed conv
+        rhs_dilation=per_axis(dilation, nd),  # lhs_dilation would be a transposed conv
         dimension_numbers=_dimension_numbers(nd, layout),
         feature_group_count=groups,
         precision=_precision,
@@ -213,7 +209,7 @@ def conv_transpose(
     nd = x.ndim - 2
     if groups != 1:
         raise Unsupported("jax: lax.conv_transpose has no feature_group_count")
-    s, d, op = _tuple(stride, nd), _tuple(dilation, nd), _tuple(output_padding, nd)
+    s, d, op = per_axis(stride, nd), per_axis(dilation, nd), per_axis(output_padding, nd)
     kernel = w.shape[2:] if layout == "channels_first" else w.shape[:nd]
     if padding == "same":
         lax_padding: Any = "SAME"  # length L*stride, the odd crop at the end, as TF
@@ -287,7 +283,7 @@ def depthwise_conv(
 
 def _pool_args(x: jax.Array, window: Any, stride: Any, padding: Any, layout: str) -> tuple[Any, Any, Any]:
     nd = x.ndim - 2
-    k, s = _tuple(window, nd), _tuple(window if stride is None else stride, nd)
+    k, s = per_axis(window, nd), per_axis(window if stride is None else stride, nd)
     pairs = oracle.padding_pairs(padding, _spatial(x, layout), k, s, 1)
     if layout == "channels_first":
         return (1, 1, *k), (1, 1, *s), [(0, 0), (0, 0), *pairs]

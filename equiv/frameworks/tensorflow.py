@@ -14,7 +14,7 @@ import numpy.typing as npt  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from equiv import oracle  # noqa: E402
-from equiv.frameworks import Unsupported  # noqa: E402
+from equiv.frameworks import Unsupported, per_axis  # noqa: E402
 
 name = "tensorflow"
 
@@ -253,9 +253,7 @@ def conv_transpose(
         raise Unsupported("tensorflow: tf.nn.conv_transpose has no groups")
     if layout == "channels_first":
         w = tf.transpose(w, (*range(2, nd + 2), 1, 0))  # (C_in, C_out, *k) -> (*k, C_out, C_in)
-    s = (stride,) * nd if isinstance(stride, int) else tuple(stride)
-    d = (dilation,) * nd if isinstance(dilation, int) else tuple(dilation)
-    op = (output_padding,) * nd if isinstance(output_padding, int) else tuple(output_padding)
+    s, d, op = per_axis(stride, nd), per_axis(dilation, nd), per_axis(output_padding, nd)
     spatial, kernel = _spatial(x, layout), list(w.shape[:nd])
     full = [(n - 1) * si + (k - 1) * di + 1 for n, k, si, di in zip(spatial, kernel, s, d, strict=True)]
     crops: list[tuple[int, int]] | None = None
@@ -361,8 +359,7 @@ def depthwise_conv(
     """tf.nn.depthwise_conv2d: filter (kh, kw, C, M); output channel c*M + m uses filter[:, :, c, m]."""
     if len(x.shape) != 4:
         raise Unsupported("tensorflow: tf.nn.depthwise_conv2d is 2-D only")
-    s = (stride,) * 2 if isinstance(stride, int) else tuple(stride)
-    d = (dilation,) * 2 if isinstance(dilation, int) else tuple(dilation)
+    s, d = per_axis(stride, 2), per_axis(dilation, 2)
     x, tf_padding = _depthwise_padding(x, w, padding, s, d, layout)
     strides = [1, 1, *s] if layout == "channels_first" else [1, *s, 1]
     fmt = "NCHW" if layout == "channels_first" else "NHWC"
@@ -384,8 +381,7 @@ def separable_conv(
     dilation: int | Sequence[int] = 1,
 ) -> tf.Tensor:
     """tf.nn.separable_conv2d (channels_last): depthwise (kh, kw, C, M), then pointwise (1, 1, C*M, O)."""
-    s = (stride,) * 2 if isinstance(stride, int) else tuple(stride)
-    d = (dilation,) * 2 if isinstance(dilation, int) else tuple(dilation)
+    s, d = per_axis(stride, 2), per_axis(dilation, 2)
     with _layout_refusals():
         y = tf.nn.separable_conv2d(x, dw, pw, [1, *s, 1], padding.upper(), dilations=d)
     return y if b is None else tf.nn.bias_add(y, b)
@@ -399,11 +395,8 @@ def _pool_window(
         raise Unsupported("tensorflow: pooling has no ceil_mode")
     nd = len(x.shape) - 2
 
-    def per_axis(v: int | Sequence[int]) -> tuple[int, ...]:
-        return (v,) * nd if isinstance(v, int) else tuple(v)
-
-    k = per_axis(window)
-    return nd, k, k if stride is None else per_axis(stride)
+    k = per_axis(window, nd)
+    return nd, k, k if stride is None else per_axis(stride, nd)
 
 
 def max_pool(

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from equiv import oracle
-from equiv.frameworks import Unsupported
+from equiv.frameworks import Unsupported, per_axis
 
 name = "torch"
 
@@ -230,10 +230,7 @@ def _same_crops(x: torch.Tensor, w: torch.Tensor, stride: Any, output_padding: A
     """
     nd = x.ndim - 2
 
-    def per_axis(v: int | Sequence[int]) -> tuple[int, ...]:
-        return (v,) * nd if isinstance(v, int) else tuple(v)
-
-    s, d, op = per_axis(stride), per_axis(dilation), per_axis(output_padding)
+    s, d, op = per_axis(stride, nd), per_axis(dilation, nd), per_axis(output_padding, nd)
     if any(op):
         raise Unsupported("torch: SAME for a transposed conv fixes the length; output_padding must be 0")
     pairs = []
@@ -347,7 +344,7 @@ def depthwise_conv(
 
 def _pool_pairs(x: torch.Tensor, window: Any, stride: Any, padding: Any) -> list[tuple[int, int]]:
     nd = x.ndim - 2
-    k = (window,) * nd if isinstance(window, int) else tuple(window)
+    k = per_axis(window, nd)
     return oracle.padding_pairs(padding, tuple(x.shape[2:]), k, k if stride is None else stride, 1)
 
 

@@ -124,7 +124,7 @@ def _lax_padding(padding: Any, x: jax.Array, w: jax.Array, stride: Any, dilation
         return named[padding]
     # lax has no "causal"/"full" and wants ints as pairs: resolve to explicit (lo, hi) per axis.
     nd = x.ndim - 2
-    spatial = x.shape[2:] if layout == "channels_first" else x.shape[1:-1]
+    spatial = _spatial(x, layout)
     kernel = w.shape[2:] if layout == "channels_first" else w.shape[:nd]
     return oracle.padding_pairs(padding, tuple(spatial), tuple(kernel), stride, dilation)
 

@@ -137,8 +137,7 @@ def conv(
         tf_padding = padding.upper()
     else:
         # tf.nn.convolution takes only "VALID"/"SAME": anything else is an explicit tf.pad.
-        spatial = x.shape[2:] if layout == "channels_first" else x.shape[1:-1]
-        pairs = oracle.padding_pairs(padding, tuple(spatial), tuple(w.shape[:nd]), stride, dilation)
+        pairs = oracle.padding_pairs(padding, _spatial(x, layout), tuple(w.shape[:nd]), stride, dilation)
         x, tf_padding = _explicit(x, pairs, layout), "VALID"
     fmt = (_FIRST if layout == "channels_first" else _LAST)[nd]
     with _refusals():

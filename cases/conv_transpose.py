@@ -4,7 +4,8 @@ Claim: torch's F.conv_transpose*/nn.ConvTranspose*d, tf.nn.conv_transpose/Keras 
 jax.lax.conv_transpose(transpose_kernel=True) all compute full[i*s + j*d] += x[i] * w[j] of length
 (L-1)*s + (k-1)*d + 1, then torch's padding=p crops p cells from each end and output_padding appends
 cells at the end; TF/JAX "SAME" gives length L*s, cropping (full - L*s)//2 at the start (torch spells
-it as that crop after a VALID transposed conv).
+it as that crop after a VALID transposed conv). TF users spell output_padding as a larger output_shape:
+the extra cells get no contribution, only the bias.
 Weights are (C_in, C_out, *k) channels_first and (*k, C_out, C_in) channels_last (TF's filter).
 Known non-equivalences: nn.ConvTranspose(k=3, stride=2, padding=1, output_padding=1), the usual
 port of Keras' SAME, crops the odd cell at the start instead of the end: a shift by one pixel.
@@ -59,6 +60,12 @@ def torch_layer(fw, p, x, w, b):
               when=lambda p: p.layout == "channels_last" and isinstance(p.padding, str))
 def keras_layer(fw, p, x, w, b):
     return fw.conv_transpose_layer(x, w, b, stride=p.s, padding=p.padding, dilation=p.d)
+
+
+@case.variant(frameworks=["tensorflow"], when=lambda p: p.padding == 0 and p.op > 0)
+def tf_output_shape(fw, p, x, w, b):
+    return fw.conv_transpose_output_shape(x, w, b, stride=p.s, output_padding=p.op, dilation=p.d,
+                                          layout=p.layout)  # cells past the full output stay 0 (+ b)
 
 
 @case.variant(frameworks=["jax"], expect="differs", when=lambda p: p.padding == 0 and p.op == 0,

@@ -13,13 +13,14 @@ import numpy as np  # noqa: E402
 import numpy.typing as npt  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from equiv import oracle  # noqa: E402
+from equiv import machine, oracle  # noqa: E402
 from equiv.frameworks import Unsupported, per_axis  # noqa: E402
 
 name = "tensorflow"
 
 _FIRST = {1: "NCW", 2: "NCHW", 3: "NCDHW"}
 _LAST = {1: "NWC", 2: "NHWC", 3: "NDHWC"}
+_device = "cpu"  # the device of the item running now (set by scope), for refusal messages
 
 
 def version() -> str:
@@ -42,7 +43,31 @@ def environment() -> dict[str, Any]:
         "cuda": build.get("cuda_version"),
         "cudnn": build.get("cudnn_version"),
         "precision": precision_state(),
+        "cpu_kernels": cpu_kernel_state(),
     }
+
+
+def _onednn() -> bool:
+    from tensorflow.python.util import _pywrap_util_port  # TF's own answer, fixed at import
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def cpu_kernel_state() -> dict[str, Any]:
+    default, why = machine.tf_decision(machine.cpu())
+    return {"library": "oneDNN" if _onednn() else "Eigen", "default": default, "decided_by": why}
+
+
+@contextlib.contextmanager
+def cpu_kernels(mode: str) -> Iterator[None]:
+    """TF chose its kernels at import, from TF_ENABLE_ONEDNN_OPTS: equiv.machine.pin set it before."""
+    want = {"onednn": True, "reference": False}.get(mode)
+    if want is not None and _onednn() != want:
+        raise RuntimeError(
+            f"--equiv-cpu-kernels {mode}: TensorFlow was imported with oneDNN "
+            f"{'on' if _onednn() else 'off'} before the option could take effect; run in a fresh process"
+        )
+    yield
 
 
 def precision_state() -> dict[str, Any]:
@@ -70,8 +95,13 @@ def _device_name(device: str) -> str:
 
 @contextlib.contextmanager
 def scope(device: str) -> Iterator[None]:
-    with tf.device(_device_name(device)):  # TF places ops by context, not by their inputs
-        yield
+    global _device
+    saved, _device = _device, device
+    try:
+        with tf.device(_device_name(device)):  # TF places ops by context, not by their inputs
+            yield
+    finally:
+        _device = saved
 
 
 def asarray(a: npt.NDArray[Any], device: str) -> tf.Tensor:
@@ -94,6 +124,16 @@ def _explicit(x: tf.Tensor, pairs: list[tuple[int, int]], layout: str, value: fl
     return tf.pad(x, full, constant_values=value)
 
 
+def _kernel_refusal(e: tf.errors.OpError) -> str:
+    """A kernel's refusal, naming the CPU kernel library: the same item may run on another machine."""
+    words = e.message.split("}}")[-1].split("[Op")[0].strip()
+    if _device != "cpu":
+        return f"tensorflow: {words}"
+    state = cpu_kernel_state()
+    kernels = "oneDNN for float32, Eigen for float64" if state["library"] == "oneDNN" else "Eigen"
+    return f"tensorflow, CPU kernels {kernels} ({state['decided_by']}): {words}"
+
+
 @contextlib.contextmanager
 def _refusals() -> Iterator[None]:
     """TF's own refusals become skips with TF's words; any other error stays an error."""
@@ -104,7 +144,7 @@ def _refusals() -> Iterator[None]:
         # format on the CPU" (Unimplemented), "CPU implementation of Conv3D ..." (InvalidArgument).
         if "tensor format" not in e.message:
             raise
-        raise Unsupported(f"tensorflow: {e.message.split('}}')[-1].split('[Op')[0].strip()}") from e
+        raise Unsupported(_kernel_refusal(e)) from e
     except ValueError as e:
         if "not supported in conjunction with" in str(e):
             # tf.nn.convolution and Keras refuse strides > 1 together with dilation > 1.
@@ -227,7 +267,7 @@ def _layout_refusals() -> Iterator[None]:
         if not any(s in e.message for s in ("NHWC", "NCHW", "data format", "data_format", "dilation rates",
                                            "not supported on CPU")):
             raise
-        raise Unsupported(f"tensorflow: {e.message.split('}}')[-1].split('[Op')[0].strip()}") from e
+        raise Unsupported(_kernel_refusal(e)) from e
 
 
 def _spatial(x: tf.Tensor, layout: str) -> list[int]:
@@ -260,24 +300,67 @@ def conv_transpose(
         # TF SAME: length L*stride.
         tf_padding, out = "SAME", [n * si for n, si in zip(spatial, s, strict=True)]
     elif padding == "valid" or not isinstance(padding, str):
-        # Ints/pairs crop the full output: VALID with output_padding (via output_shape), then slice.
-        tf_padding, out = "VALID", [f + p for f, p in zip(full, op, strict=True)]
-        if not isinstance(padding, str):
-            crops = oracle.padding_pairs(padding, tuple(spatial), tuple(kernel))
+        # Ints/pairs crop the full output. output_padding is appended as zeros, never requested
+        # through output_shape: no forward conv maps full + op back to L, and oneDNN aborts on it.
+        tf_padding, out = "VALID", full
+        crops = oracle.padding_pairs(0 if padding == "valid" else padding, tuple(spatial), tuple(kernel))
+        crops = [(lo, hi - p) for (lo, hi), p in zip(crops, op, strict=True)]
     else:
         raise Unsupported(f"tensorflow: conv_transpose has no padding={padding!r}")
-    c_out = w.shape[-2]
-    batch = x.shape[0]
+    with _layout_refusals():
+        y = _conv_transpose_to(x, w, out, s, tf_padding, d, layout)
+    if crops is not None:
+        y = _crop(y, crops, layout)
+    if b is not None:
+        y = tf.nn.bias_add(y, b, data_format="NCHW" if layout == "channels_first" else "NHWC")
+    return y
+
+
+def _conv_transpose_to(
+    x: tf.Tensor, w: tf.Tensor, out: Sequence[int], s: Sequence[int], padding: str, d: Sequence[int],
+    layout: str,
+) -> tf.Tensor:
+    """tf.nn.conv_transpose asks for the output's spatial length; filter (*k, C_out, C_in)."""
+    nd = len(x.shape) - 2
+    c_out, batch = w.shape[-2], x.shape[0]
     shape = [batch, c_out, *out] if layout == "channels_first" else [batch, *out, c_out]
     fmt = (_FIRST if layout == "channels_first" else _LAST)[nd]
+    return tf.nn.conv_transpose(x, w, shape, strides=s, padding=padding, data_format=fmt, dilations=d)
+
+
+def _crop(y: tf.Tensor, pairs: Sequence[tuple[int, int]], layout: str) -> tf.Tensor:
+    """Crop (lo, hi) cells per spatial axis; a negative hi appends that many zeros instead."""
+    nd = len(y.shape) - 2
+    first = 2 if layout == "channels_first" else 1
+    grow = [(0, 0)] * (nd + 2)
+    for i, (_, hi) in enumerate(pairs):
+        grow[first + i] = (0, max(0, -hi))
+    y = tf.pad(y, grow)
+    index = [slice(None)] * (nd + 2)
+    for i, (lo, hi) in enumerate(pairs):
+        index[first + i] = slice(lo, y.shape[first + i] - max(0, hi))
+    return y[tuple(index)]
+
+
+def conv_transpose_output_shape(
+    x: tf.Tensor,
+    w: tf.Tensor,
+    b: tf.Tensor | None = None,
+    *,
+    stride: int | Sequence[int] = 1,
+    output_padding: int | Sequence[int] = 0,
+    dilation: int | Sequence[int] = 1,
+    layout: str = "channels_first",
+) -> tf.Tensor:
+    """torch's output_padding spelled as TF users spell it: VALID, output_shape = full + output_padding."""
+    nd = len(x.shape) - 2
+    if layout == "channels_first":
+        w = tf.transpose(w, (*range(2, nd + 2), 1, 0))  # (C_in, C_out, *k) -> (*k, C_out, C_in)
+    s, d, op = per_axis(stride, nd), per_axis(dilation, nd), per_axis(output_padding, nd)
+    out = [(n - 1) * si + (k - 1) * di + 1 + p
+           for n, k, si, di, p in zip(_spatial(x, layout), w.shape[:nd], s, d, op, strict=True)]
     with _layout_refusals():
-        y = tf.nn.conv_transpose(x, w, shape, strides=s, padding=tf_padding, data_format=fmt, dilations=d)
-    if crops is not None:
-        index = [slice(None)] * (nd + 2)
-        first = 2 if layout == "channels_first" else 1
-        for i, (lo, hi) in enumerate(crops):
-            index[first + i] = slice(lo, out[i] - hi)
-        y = y[tuple(index)]
+        y = _conv_transpose_to(x, w, out, s, "VALID", d, layout)
     if b is not None:
         y = tf.nn.bias_add(y, b, data_format="NCHW" if layout == "channels_first" else "NHWC")
     return y

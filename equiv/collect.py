@@ -12,11 +12,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from equiv import runner, tolerance
+from equiv import defects, frameworks, runner, tolerance
 from equiv.case import Case
 from equiv.config import Config
 
 CONFIG_KEY = pytest.StashKey[Config]()
+DEFECTS_KEY = pytest.StashKey[tuple[defects.Defect, ...]]()
+DEFINED_KEY = pytest.StashKey[dict[str, set[str]]]()  # case -> every item id it defines
 PAIRWISE_KEY = pytest.StashKey[dict[tuple[Any, ...], dict[str, dict[str, runner.Array]]]]()
 
 
@@ -26,6 +28,12 @@ class CaseError(Exception):
 
 class CaseFailure(Exception):
     """A result outside its allowed error (or a known difference not observed)."""
+
+
+class FrameworkError(CaseFailure):
+    """The framework raised an error that is no declared refusal: reported in one line, as `error`."""
+
+
 
 
 def load_case(path: Path) -> Case:
@@ -60,6 +68,11 @@ class CaseFile(pytest.File):
             raise self.CollectError(str(e)) from None
         cfg = self.config.stash[CONFIG_KEY]
         points = case.points()
+        self.config.stash.setdefault(DEFINED_KEY, {})[self.path.stem] = {
+            runner.Spec(self.path.stem, case, v, fw, dev, dt, p).id
+            for v in case.variants for fw in v.frameworks for dev in frameworks.DEVICES
+            for dt in case.dtypes for p in points if v.applies(p)
+        }
         for variant in case.variants:
             for fw in cfg.frameworks:
                 if fw not in variant.frameworks:
@@ -69,15 +82,18 @@ class CaseFile(pytest.File):
                         for p in points:
                             if variant.applies(p):
                                 spec = runner.Spec(self.path.stem, case, variant, fw, device, dtype, p)
+                                defect = defects.find(self.config.stash[DEFECTS_KEY], spec.id, fw, device)
                                 yield CaseItem.from_parent(
-                                    self, name=f"{variant.name}[{fw}-{device}-{dtype}-{p.id}]", spec=spec
+                                    self, name=f"{variant.name}[{fw}-{device}-{dtype}-{p.id}]", spec=spec,
+                                    defect=defect,
                                 )
 
 
 class CaseItem(pytest.Item):
-    def __init__(self, *, spec: runner.Spec, **kwargs: Any) -> None:
+    def __init__(self, *, spec: runner.Spec, defect: defects.Defect | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.spec = spec
+        self.defect = defect
         # Same group -> same xdist worker (--dist loadgroup): one oracle call for all frameworks.
         self.add_marker(pytest.mark.xdist_group(f"{spec.case_name}-{spec.params.id}-{spec.dtype}"))
 
@@ -89,13 +105,42 @@ class CaseItem(pytest.Item):
             failed = runner.Result(self.spec, outcome="failed", reason=f"{type(e).__name__}: {e}")
             self.user_properties.append(("equiv", failed.record(cfg.seed, cfg.precision)))
             raise
+        defect = self._known_defect(result, cfg)
         self.user_properties.append(("equiv", result.record(cfg.seed, cfg.precision)))
         if result.outputs and self.spec.variant.expect == "equal":
             self._pairwise(result)
         if result.outcome == "skipped":
             pytest.skip(result.reason)
+        if defect is not None:
+            pytest.xfail(result.reason)
+        if result.outcome == "error":
+            raise FrameworkError(result.reason)
         if result.outcome == "failed":
             raise CaseFailure(result.reason)
+
+    def _known_defect(self, result: runner.Result, cfg: Config) -> defects.Defect | None:
+        """Apply a matching known-defect entry: xfail when its symptom shows, strict failure when not."""
+        d, s = self.defect, self.spec
+        if d is None or result.outcome == "skipped":
+            return None
+        version = frameworks.load(s.framework).version()
+        precision = cfg.precision if s.dtype == "float32" else "ieee"
+        if not d.applies(version=version, cpu_kernels=result.cpu_kernels, precision=precision):
+            return None
+        if d.observed(result.outcome, result.exception, result.reason):
+            result.known_defect = d.id
+            result.reason = f"known defect {d.id} ({d.upstream}): {d.summary} Observed: {result.reason}"
+            return d
+        if result.outcome == "passed":
+            result.outcome = "failed"
+            result.reason = (
+                f"no longer reproduces: remove or narrow entry {d.id!r} in the known-defects file "
+                f"(expected {d.symptom} with {s.framework} {version}, CPU kernels {result.cpu_kernels}; "
+                f"upstream {d.upstream})"
+            )
+        else:
+            result.reason += f"\n  (known defect {d.id} expects {d.symptom}; this is something else)"
+        return None
 
     def _pairwise(self, result: runner.Result) -> None:
         """Compare with the other frameworks' results for the same inputs seen in this process."""
@@ -127,7 +172,7 @@ class CaseItem(pytest.Item):
         seen[key][s.framework] = mine
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        if isinstance(excinfo.value, CaseFailure):
+        if isinstance(excinfo.value, CaseFailure):  # FrameworkError too: one line, no traceback
             return f"{self.spec.id}\n{excinfo.value}"
         # An error inside a variant: show the frames from runtest down, not pytest's own.
         excinfo.traceback = excinfo.traceback.cut(path=Path(__file__)).filter(excinfo)

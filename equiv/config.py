@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from equiv.frameworks import DEVICES, DTYPES, NAMES, PRECISIONS
+from equiv.machine import CPU_KERNELS, default_jax_cache
 
 # (option, dest, help, choices) for the repeatable, comma-separable selections.
 SELECTIONS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
@@ -29,6 +30,8 @@ class Config:
     dtypes: tuple[str, ...] = DTYPES
     seed: int = 0
     precision: str = "ieee"
+    cpu_kernels: str = "default"
+    jax_cache: Path | None = None
     require_device: tuple[str, ...] = ()
     repeat: int = 1
     require_deterministic: bool = False
@@ -50,14 +53,19 @@ def split_choices(option: str, values: Sequence[str] | None, choices: tuple[str,
     return tuple(c for c in choices if c in picked)
 
 
+def one_of(option: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise OptionError(f"{option}: unknown value {value}; choose from {', '.join(choices)}")
+    return value
+
+
 def from_options(get: Any) -> Config:
     """Build the Config from pytest's `config.getoption`."""
     selected = {dest: split_choices(opt, get(dest), choices) for opt, dest, choices, _ in SELECTIONS}
-    precision = get("equiv_precision") or "ieee"
-    if precision not in PRECISIONS:
-        raise OptionError(
-            f"--equiv-precision: unknown value {precision}; choose from {', '.join(PRECISIONS)}"
-        )
+    precision = one_of("--equiv-precision", get("equiv_precision") or "ieee", PRECISIONS)
+    cpu_kernels = one_of("--equiv-cpu-kernels", get("equiv_cpu_kernels") or "default", CPU_KERNELS)
+    cache = get("equiv_jax_cache")
+    jax_cache = None if cache == "off" else Path(cache) if cache else default_jax_cache()
     require = split_choices("--equiv-require-device", get("equiv_require_device"), DEVICES) if get(
         "equiv_require_device"
     ) else ()
@@ -85,6 +93,8 @@ def from_options(get: Any) -> Config:
         dtypes=selected["equiv_dtype"],
         seed=get("equiv_seed"),
         precision=precision,
+        cpu_kernels=cpu_kernels,
+        jax_cache=jax_cache,
         require_device=require,
         repeat=repeat,
         require_deterministic=bool(get("equiv_require_deterministic")),

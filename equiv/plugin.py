@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from equiv import frameworks, runner
-from equiv.collect import CONFIG_KEY, CaseFile
+from equiv import defects, frameworks, machine, runner
+from equiv.collect import CONFIG_KEY, DEFECTS_KEY, DEFINED_KEY, CaseFile
 from equiv.config import SELECTIONS, Config, OptionError, from_options
+from equiv.machine import CPU_KERNELS
 from equiv.report import Reporter, process_environment
 
 
@@ -27,6 +30,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write the case x framework/device matrix as a Markdown table")
     group.addoption("--equiv-precision", dest="equiv_precision", default="ieee", metavar="ieee,tf32",
                     help="float32 on GPU: ieee (TF32 off, the default) or tf32 (allowed, judged as such)")
+    group.addoption("--equiv-cpu-kernels", dest="equiv_cpu_kernels", default="default",
+                    metavar=",".join(CPU_KERNELS),
+                    help="CPU kernel libraries: default (as this machine and environment pick), onednn "
+                         "(TensorFlow oneDNN on, torch mkldnn on) or reference (TensorFlow Eigen, torch "
+                         "mkldnn off); set before any framework is imported, in every worker")
+    group.addoption("--equiv-jax-cache", dest="equiv_jax_cache", metavar="DIR|off",
+                    help="JAX's persistent compilation cache (default: $EQUIV_JAX_CACHE, else "
+                         "~/.cache/equiv/jax); off to compile everything afresh")
     group.addoption("--equiv-require-device", dest="equiv_require_device", action="append", metavar="cuda",
                     help="an item on this device that cannot run fails instead of skipping; the run "
                          "fails at start if a selected framework sees no such device")
@@ -38,6 +49,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write a PNG of error_ratio per element for each failing 2-D output")
     parser.addini("equiv_cases", type="paths", default=["cases"],
                   help="directories whose *.py files are equiv case files")
+    parser.addini("equiv_known_defects", type="paths", default=[],
+                  help="the reviewed TOML file of known framework defects (see equiv/defects.py)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -47,9 +60,23 @@ def pytest_configure(config: pytest.Config) -> None:
     except OptionError as e:
         raise pytest.UsageError(str(e)) from None
     config.stash[CONFIG_KEY] = cfg
+    try:
+        config.stash[DEFECTS_KEY] = tuple(d for path in config.getini("equiv_known_defects")
+                                          for d in defects.load(Path(path)))
+    except defects.DefectFileError as e:
+        raise pytest.UsageError(str(e)) from None
+    machine.pin(cfg.cpu_kernels, cfg.jax_cache)  # before any framework import; workers inherit it
     # A broken case file is one collection error; every other case still runs (exit code stays 1).
     config.option.continue_on_collection_errors = True
     config.pluginmanager.register(EquivSession(config, cfg), "equiv-session")
+
+
+def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
+    """A framework crash is its own outcome: counted and listed as an error, not a failed comparison."""
+    record = dict(getattr(report, "user_properties", ())).get("equiv")
+    if report.when == "call" and report.failed and record and record["outcome"] == "error":
+        return "error", "E", "ERROR"
+    return None
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile | None:
@@ -61,6 +88,10 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile |
     return None
 
 
+class KnownDefectWarning(pytest.PytestWarning):
+    """A known-defect entry that no collected item matches."""
+
+
 class EquivSession:
     """Per-run hooks with the state they share (the reporter), as pytest-xdist's DSession does."""
 
@@ -69,9 +100,18 @@ class EquivSession:
         self.cfg = cfg
         self.is_worker = hasattr(config, "workerinput")
         self.reporter = Reporter(cfg)
+        self.stale: set[str] = set()
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         runner.clear_references()  # an in-process rerun (pytester) must not reuse another run's oracle
+        if "tensorflow" in sys.modules and "tensorflow" in self.cfg.frameworks:
+            try:  # imported before pytest_configure (a conftest): the pin came too late
+                with frameworks.load("tensorflow").cpu_kernels(self.cfg.cpu_kernels):
+                    pass
+            except frameworks.NotInstalled:
+                pass  # its items skip with that reason
+            except RuntimeError as e:
+                raise pytest.UsageError(str(e)) from None
         if "cuda" in self.cfg.require_device and not self.is_worker:
             for name in self.cfg.frameworks:
                 _require_gpu(name)
@@ -82,16 +122,24 @@ class EquivSession:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        self.reporter.add_environment(getattr(node, "workeroutput", {}).get("equiv_environment", {}))
+        output = getattr(node, "workeroutput", {})
+        self.reporter.add_environment(output.get("equiv_environment", {}))
+        self.stale.update(output.get("equiv_stale_defects", ()))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         env = process_environment(self.cfg)
+        case_files = [p.stem for root in self.config.getini("equiv_cases") for p in Path(root).glob("*.py")]
+        stale = defects.stale(self.config.stash[DEFECTS_KEY], self.config.stash.get(DEFINED_KEY, {}),
+                              case_files)
         if self.is_worker:
             self.config.workeroutput["equiv_environment"] = env  # type: ignore[attr-defined]
+            self.config.workeroutput["equiv_stale_defects"] = stale  # type: ignore[attr-defined]
             return
         self.reporter.add_environment(env)
         self.reporter.write()
+        for line in sorted(self.stale.union(stale)):  # pytest's warnings plugin wraps sessionfinish
+            warnings.warn(KnownDefectWarning(line), stacklevel=1)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.reporter.records:

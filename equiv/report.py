@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from equiv import frameworks
+from equiv import frameworks, machine
 from equiv.config import Config
 
 
@@ -49,9 +49,11 @@ def write_heatmap(path: Path, ratio: Any, layout: str, title: str) -> Path:
     return path
 
 
-def outcome_of(report: Any) -> str:
+def outcome_of(report: Any, record: dict[str, Any]) -> str:
     if hasattr(report, "wasxfail"):
         return "xfailed" if report.skipped else "xpassed"
+    if report.failed and record.get("outcome") == "error":
+        return "error"  # a framework crash, not a failed comparison
     return str(report.outcome)
 
 
@@ -72,7 +74,7 @@ class Reporter:
         final = report.when == "call" or (report.when != "teardown" and not report.passed)
         if not final:
             return
-        record = dict(record, outcome=outcome_of(report))
+        record = dict(record, outcome=outcome_of(report, record))
         if record["outcome"] == "skipped" and not record["reason"]:
             record["reason"] = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
         self.records.append(record)
@@ -88,6 +90,8 @@ class Reporter:
             "platform": platform.platform(),
             "seed": self.cfg.seed,
             "precision_requested": self.cfg.precision,
+            "cpu": machine.cpu(),
+            "cpu_kernels_requested": self.cfg.cpu_kernels,
             "gpu_driver": frameworks.gpu_driver(),
             "frameworks": {},
         }
@@ -164,8 +168,24 @@ class Reporter:
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
-        lines.append("cells: passed / FAILED / skipped (+ xfailed, XPASSED) items; '-' = none selected")
-        return lines
+        lines.append("cells: passed / FAILED / E = framework error / skipped (+ xfailed known defects, "
+                     "XPASSED) items; '-' = none selected")
+        return [*self.kernel_lines(), *lines]
+
+    def kernel_lines(self) -> list[str]:
+        """Which CPU and CPU kernel libraries produced these results: verdicts depend on them."""
+        block = self.environment()
+        info = block["cpu"]
+        kernels = []
+        for name, env in block["frameworks"].items():
+            state = env.get("cpu_kernels")
+            if isinstance(state, dict):
+                kernels.append(f"{name} {state['library']} ({state['decided_by']})")
+        return [
+            f"CPU: {info['model']}, {info['cores']} cores; ISA: {' '.join(info['isa']) or 'none of note'}",
+            f"CPU kernels (--equiv-cpu-kernels {self.cfg.cpu_kernels}): "
+            + ("; ".join(kernels) if kernels else "no framework loaded"),
+        ]
 
     def markdown(self) -> str:
         cols = self.columns()
@@ -181,14 +201,15 @@ class Reporter:
             f"{n} {e['version']}" for n, e in block["frameworks"].items() if e.get("version")
         )
         versions += f"; NVIDIA driver {block['gpu_driver']}" if block["gpu_driver"] else ""
-        lines += ["", f"Seed {self.cfg.seed}, float32 precision {self.cfg.precision}; {versions}.", ""]
+        lines += ["", f"Seed {self.cfg.seed}, float32 precision {self.cfg.precision}; {versions}.",
+                  "", *(f"{line}." for line in self.kernel_lines()), ""]
         return "\n".join(lines)
 
 
 def _cell(counts: dict[str, int]) -> str:
     if not counts:
         return "-"
-    labels = (("passed", "{} ok"), ("failed", "{} FAILED"), ("skipped", "{} skip"),
+    labels = (("passed", "{} ok"), ("failed", "{} FAILED"), ("error", "{} E"), ("skipped", "{} skip"),
               ("xfailed", "{} xfail"), ("xpassed", "{} XPASS"))
     return " ".join(fmt.format(counts[k]) for k, fmt in labels if counts.get(k))
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,13 +46,16 @@ class Result:
     """What the JSON report records for every item, skipped ones included."""
 
     spec: Spec
-    outcome: str = "passed"  # passed | failed | skipped (xfail/xpass are pytest's, set by the report)
+    outcome: str = "passed"  # passed | failed | error | skipped (xfailed/xpassed: set by the report)
     reason: str = ""
     max_abs_error: float | None = None
     max_rel_error: float | None = None
     error_ratio: float | None = None
     ran_on: str | None = None
     nondeterministic: bool | None = None
+    exception: list[str] = field(default_factory=list)  # an error's class and its bases, by name
+    cpu_kernels: str | None = None  # the framework's CPU kernel library in force for this item
+    known_defect: str | None = None
     outputs: dict[str, Array] = field(default_factory=dict, repr=False)
 
     def record(self, seed: int, precision: str) -> dict[str, Any]:
@@ -74,6 +79,9 @@ class Result:
             "precision": precision if s.dtype == "float32" else "ieee",
             "seed": seed,
             "nondeterministic": self.nondeterministic,
+            "exception": self.exception[0] if self.exception else None,
+            "cpu_kernels": self.cpu_kernels,
+            "known_defect": self.known_defect,
         }
 
 
@@ -152,10 +160,19 @@ def run(spec: Spec, cfg: Config) -> Result:
         fw = frameworks.load(spec.framework)
         if spec.device == "cuda" and not fw.gpus():
             raise Unsupported(f"{spec.framework} sees no GPU")
-        ref = reference(spec, cfg.seed)
-        with fw.precision(cfg.precision):
-            out = _call(fw, spec, ref)
-            repeats = [_call(fw, spec, ref) for _ in range(cfg.repeat - 1)]
+        ref = reference(spec, cfg.seed)  # an oracle error is the case's: it propagates
+        with fw.precision(cfg.precision), fw.cpu_kernels(cfg.cpu_kernels):
+            if spec.device == "cpu":
+                result.cpu_kernels = str(fw.cpu_kernel_state()["library"])
+            try:
+                out = _call(fw, spec, ref)
+                repeats = [_call(fw, spec, ref) for _ in range(cfg.repeat - 1)]
+            except Unsupported:
+                raise
+            except Exception as e:
+                if spec.variant.raises and isinstance(e, spec.variant.raises):
+                    return _expected_raise(result, e)
+                return _crashed(result, e)
     except Unsupported as e:
         strict = spec.device in cfg.require_device
         result.outcome = "failed" if strict else "skipped"
@@ -163,10 +180,6 @@ def run(spec: Spec, cfg: Config) -> Result:
             f" (--equiv-require-device {spec.device} makes this a failure)" if strict else ""
         )
         return result
-    except BaseException as e:
-        if spec.variant.raises and isinstance(e, spec.variant.raises):
-            return _expected_raise(result, e)
-        raise
     if spec.variant.raises:
         result.outcome = "failed"
         result.reason = (
@@ -175,6 +188,35 @@ def run(spec: Spec, cfg: Config) -> Result:
         )
         return result
     return _judge(result, fw, out, repeats, ref, cfg)
+
+
+def _crashed(result: Result, e: Exception) -> Result:
+    """A framework error that is no declared refusal: its type, its first line and where it surfaced."""
+    result.outcome = "error"
+    result.exception = [c.__name__ for c in type(e).__mro__ if c not in (BaseException, object)]
+    where = _where(e, result.spec.variant.fn.__code__.co_filename)
+    result.reason = f"{type(e).__name__}: {one_line(str(e))}{where}"
+    return result
+
+
+def one_line(message: str, limit: int = 400) -> str:
+    """A framework's message without TF's {{function_node ...}} prefix, on one line."""
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", message).strip()
+    first = text.splitlines()[0] if text else "(no message)"
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+_PACKAGE = str(Path(__file__).parent)
+
+
+def _where(e: BaseException, case_file: str) -> str:
+    """The innermost frame in the case file or in equiv: where the framework was called."""
+    frames = traceback.extract_tb(e.__traceback__)
+    ours = [f for f in frames if f.filename.startswith(_PACKAGE) or f.filename == case_file]
+    if not ours:
+        return ""
+    f = ours[-1]
+    return f" (raised under {Path(f.filename).name}:{f.lineno} in {f.name})"
 
 
 def _names(excs: tuple[type[BaseException], ...]) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -12,6 +14,14 @@ import numpy.typing as npt
 
 # Without it float64 inputs silently become float32.
 jax.config.update("jax_enable_x64", True)  # type: ignore[no-untyped-call]  # unannotated in jax
+# equiv.machine.pin puts the compilation cache into the environment; jax reads it only at its own
+# import, so apply it here too in case jax was imported first.
+for _option, _convert in (("jax_compilation_cache_dir", str), ("jax_enable_compilation_cache",
+                          lambda v: v.lower() in ("1", "true")),
+                          ("jax_persistent_cache_min_compile_time_secs", float),
+                          ("jax_persistent_cache_min_entry_size_bytes", int)):
+    if _option.upper() in os.environ:
+        jax.config.update(_option, _convert(os.environ[_option.upper()]))  # type: ignore[no-untyped-call]
 
 import jax.numpy as jnp  # noqa: E402
 from jax import lax  # noqa: E402
@@ -47,6 +57,8 @@ def environment() -> dict[str, Any]:
         "jaxlib": str(getattr(jax.lib, "__version__", None) or _jaxlib_version()),
         "devices": ["cpu", *gpus()],
         "precision": precision_state(),
+        "cpu_kernels": cpu_kernel_state(),
+        "compilation_cache": _cache_state(),
     }
     gpu = _gpu_devices()
     if gpu:
@@ -58,6 +70,36 @@ def _jaxlib_version() -> str:
     import jaxlib
 
     return str(jaxlib.__version__)  # type: ignore[attr-defined]  # jaxlib does not re-export it
+
+
+def _cache_state() -> str:
+    cfg: Any = jax.config
+    if not cfg.jax_enable_compilation_cache or not cfg.jax_compilation_cache_dir:
+        return "off"
+    return str(cfg.jax_compilation_cache_dir)
+
+
+@functools.cache
+def cpu_kernel_state() -> dict[str, Any]:
+    """Read off a compiled conv: XLA:CPU runs a plain HLO convolution with its Eigen kernels.
+
+    Its oneDNN rewrite (XLA_FLAGS=--xla_cpu_experimental_onednn_custom_call) is experimental and
+    off by default, so --equiv-cpu-kernels leaves XLA_FLAGS as they are; this records what ran.
+    """
+    x = jnp.zeros((1, 1, 4, 4), jnp.float32)
+    hlo = jax.jit(lambda a: lax.conv_general_dilated(a, a[:, :, :3, :3], (1, 1), "VALID")).lower(x)
+    text = hlo.compile().as_text() or ""
+    onednn = "onednn" in text.lower()
+    return {
+        "library": "oneDNN (XLA custom call)" if onednn else "XLA:CPU Eigen",
+        "default": "XLA:CPU Eigen",
+        "decided_by": f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}",
+    }
+
+
+@contextlib.contextmanager
+def cpu_kernels(mode: str) -> Iterator[None]:
+    yield  # no stable switch in XLA:CPU (see cpu_kernel_state)
 
 
 def precision_state() -> dict[str, Any]:

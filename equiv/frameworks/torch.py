@@ -43,7 +43,33 @@ def environment() -> dict[str, Any]:
         "cuda": torch.version.cuda,
         "cudnn": cudnn,
         "precision": precision_state(),
+        "cpu_kernels": cpu_kernel_state(),
     }
+
+
+def cpu_kernel_state() -> dict[str, Any]:
+    """mkldnn (oneDNN) serves float32 CPU convs when enabled; float64 always runs ATen's own kernels."""
+    on = torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+    return {
+        "library": "oneDNN (mkldnn)" if on else "ATen native",
+        "default": "oneDNN (mkldnn)" if torch.backends.mkldnn.is_available() else "ATen native",
+        "decided_by": "torch.backends.mkldnn.enabled",
+        "mkldnn_available": torch.backends.mkldnn.is_available(),
+        "mkldnn_enabled": torch.backends.mkldnn.enabled,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+
+
+@contextlib.contextmanager
+def cpu_kernels(mode: str) -> Iterator[None]:
+    """torch switches per call: "reference" turns mkldnn off, "onednn" on, "default" leaves it."""
+    saved = torch.backends.mkldnn.enabled
+    if mode != "default":
+        torch.backends.mkldnn.enabled = mode == "onednn"
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = saved
 
 
 def precision_state() -> dict[str, Any]:

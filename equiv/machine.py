@@ -1,0 +1,96 @@
+"""What the machine decides before any framework is imported: the CPU, its kernel libraries, caches.
+
+TensorFlow picks its CPU kernels once, at import: oneDNN when TF_ENABLE_ONEDNN_OPTS=1, Eigen when it
+is 0, and when it is unset oneDNN only on x86 CPUs with AVX-512 VNNI, AVX-512 BF16 or AMX. JAX reads
+its compilation-cache settings at import too. So the run's choices go into os.environ here, in
+pytest_configure, before any import; xdist workers inherit that environment and pin it again.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+CPU_KERNELS: tuple[str, ...] = ("default", "onednn", "reference")
+# The ISA features that decide which CPU kernels the frameworks pick (names as in /proc/cpuinfo).
+ISA_FLAGS: tuple[str, ...] = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni",
+                              "amx_tile", "amx_bf16", "amx_int8")
+# TensorFlow's own rule on Linux x86 (DefaultOneDnnPolicy in tensorflow/core/util/port.cc).
+TF_ONEDNN_ISA: tuple[str, ...] = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8",
+                                  "amx_bf16")
+TF_SWITCH = "TF_ENABLE_ONEDNN_OPTS"
+
+
+def _cpuinfo(path: Path = Path("/proc/cpuinfo")) -> tuple[str, set[str]]:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return platform.processor() or platform.machine(), set()
+    model, flags = "", set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and not model:
+            model = value.strip()
+        elif key in ("flags", "Features") and not flags:
+            flags = set(value.split())
+    return model or platform.machine(), flags
+
+
+@functools.cache
+def cpu(path: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
+    """The CPU model, core count and the kernel-deciding ISA features present."""
+    model, flags = _cpuinfo(path)
+    return {
+        "model": model,
+        "machine": platform.machine(),
+        "cores": os.cpu_count(),
+        "isa": [f for f in ISA_FLAGS if f in flags],
+    }
+
+
+def tf_onednn_default(info: dict[str, Any]) -> bool | None:
+    """Whether TensorFlow turns oneDNN on by itself here (no TF_ENABLE_ONEDNN_OPTS); None: not known."""
+    if not (sys.platform.startswith("linux") and info["machine"] in ("x86_64", "AMD64")):
+        return None  # other platforms have their own rules (Windows, Arm Neoverse V1)
+    return any(f in info["isa"] for f in TF_ONEDNN_ISA)
+
+
+def tf_decision(info: dict[str, Any], env: Any = os.environ) -> tuple[str, str]:
+    """(what TensorFlow's CPU kernels default to here, what decides them in this environment)."""
+    default = tf_onednn_default(info)
+    named = {True: "oneDNN", False: "Eigen", None: "decided by TensorFlow on this platform"}[default]
+    value = env.get(TF_SWITCH)
+    if value is not None and value.strip().lower() in ("1", "true", "0", "false"):
+        return named, f"environment: {TF_SWITCH}={value}"
+    present = [f for f in TF_ONEDNN_ISA if f in info["isa"]]
+    if default is None:
+        return named, "platform default"
+    return named, (f"CPU: {', '.join(present)}" if present else "CPU: no AVX-512 VNNI/BF16, AVX-VNNI or AMX")
+
+
+def pin(cpu_kernels: str, jax_cache: Path | None) -> None:
+    """Set what must be in the environment before TensorFlow and JAX are imported."""
+    if cpu_kernels == "onednn":
+        os.environ[TF_SWITCH] = "1"
+    elif cpu_kernels == "reference":
+        os.environ[TF_SWITCH] = "0"
+    if jax_cache is not None:
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = str(jax_cache)
+        # Eager lax ops compile in ~50 ms, under JAX's default 1 s threshold for caching.
+        os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+        os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+    else:
+        os.environ["JAX_ENABLE_COMPILATION_CACHE"] = "false"
+
+
+def default_jax_cache() -> Path:
+    """A per-user directory: $EQUIV_JAX_CACHE, else $XDG_CACHE_HOME/equiv/jax, else ~/.cache/equiv/jax."""
+    if os.environ.get("EQUIV_JAX_CACHE"):
+        return Path(os.environ["EQUIV_JAX_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "equiv" / "jax"

@@ -46,6 +46,8 @@ def pytest_cases(session: nox.Session, *args: str) -> None:
 def equivalence(session: nox.Session) -> None:
     """Run every case in PyTorch, TensorFlow and JAX; writes reports/equivalence.json and junit.xml."""
     install_frameworks(session, cuda=wants_cuda(session.posargs))
+    session.log("CPU kernels: as this machine picks them (the matrix header says which); "
+                "pin with -- --equiv-cpu-kernels onednn|reference")
     pytest_cases(
         session,
         f"--equiv-report={REPORTS / 'equivalence.json'}",
@@ -56,11 +58,17 @@ def equivalence(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The project's test command: the suite's own tests, then the CPU equivalence run."""
+    """The project's test command: the suite's own tests, then the CPU suite with oneDNN on and off."""
     install_frameworks(session, cuda=False)
     session.install(*TOOLS)
     session.run("pytest", "tests", "-n", "auto", "-p", "no:cacheprovider", *session.posargs)
-    pytest_cases(session, "--equiv-device", "cpu", f"--equiv-report={REPORTS / 'tests-equivalence.json'}")
+    # Which CPU kernels TensorFlow and torch run depends on the CPU; run both, whatever this one is.
+    pytest_cases(session, "--equiv-device", "cpu", "--equiv-cpu-kernels", "onednn",
+                 f"--equiv-report={REPORTS / 'tests-onednn.json'}")
+    # XLA:CPU has no such switch: only torch and TensorFlow run again with oneDNN off.
+    pytest_cases(session, "--equiv-device", "cpu", "--equiv-cpu-kernels", "reference",
+                 "--equiv-framework", "torch,tensorflow",
+                 f"--equiv-report={REPORTS / 'tests-reference.json'}")
 
 
 @nox.session(python=PYTHON)
@@ -68,9 +76,10 @@ def stress(session: nox.Session) -> None:
     """The CPU suite under 20 seeds; prints the worst error_ratio per case and dtype (slow)."""
     install_frameworks(session, cuda=False)
     seeds = [a for a in session.posargs if a.isdigit()] or [str(s) for s in range(1, 21)]
+    extra = [a for a in session.posargs if not a.isdigit()]  # e.g. --equiv-cpu-kernels onednn
     for seed in seeds:
         pytest_cases(session, "-q", "--equiv-device", "cpu", f"--equiv-seed={seed}",
-                     f"--equiv-report={REPORTS / f'stress-seed{seed}.json'}")
+                     f"--equiv-report={REPORTS / f'stress-seed{seed}.json'}", *extra)
     session.run("python", "-m", "equiv.sweep", *(str(REPORTS / f"stress-seed{s}.json") for s in seeds))
 
 

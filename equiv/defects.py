@@ -38,7 +38,7 @@ class DefectFileError(ValueError):
 @dataclass(frozen=True)
 class Defect:
     id: str
-    items: tuple[str, ...]  # patterns (* and ? wildcards) over item ids: case::variant[framework-device-dtype-params]
+    items: tuple[str, ...]  # patterns (* and ?) over ids case::variant[framework-device-dtype-params]
     framework: str
     upstream: str
     summary: str
@@ -72,7 +72,7 @@ class Defect:
         """Whether a result shows this defect's symptom."""
         if self.differs:
             return outcome == "failed"
-        return outcome == "error" and self.raises in exception and (
+        return outcome == "error" and self.raises is not None and self.raises in exception and (
             self.match is None or re.search(self.match, reason) is not None
         )
 
@@ -151,11 +151,11 @@ def _entry(path: Path, index: int, raw: Any) -> Defect:
     )
 
 
-def find(defects: Iterable[Defect], item_id: str, framework: str, device: str) -> Defect | None:
+def find(defects: tuple[Defect, ...], item_id: str, framework: str, device: str) -> Defect | None:
     return next((d for d in defects if d.covers(item_id, framework, device)), None)
 
 
-def stale(defects: Iterable[Defect], defined: dict[str, set[str]], case_files: Iterable[str]) -> list[str]:
+def stale(defects: tuple[Defect, ...], defined: dict[str, set[str]], case_files: Iterable[str]) -> list[str]:
     """Why each entry matches nothing: a pattern naming no case file, or no item its case defines.
 
     `defined` holds, per case loaded in this run, every item id it defines (all frameworks, devices

@@ -30,7 +30,7 @@ def _cpuinfo(path: Path = Path("/proc/cpuinfo")) -> tuple[str, set[str]]:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return platform.processor() or platform.machine(), set()
-    model, flags = "", set()
+    model, flags = "", set[str]()
     for line in text.splitlines():
         key, _, value = line.partition(":")
         key = key.strip()

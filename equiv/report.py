@@ -21,7 +21,7 @@ def process_environment(cfg: Config) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for fw in frameworks.loaded():
         default = fw.precision_state()
-        with fw.precision(cfg.precision):
+        with fw.precision(cfg.precision), fw.cpu_kernels(cfg.cpu_kernels):
             env = fw.environment()
         env["precision_default"] = default
         out[fw.name] = env

@@ -102,6 +102,8 @@ def test_inputs_depend_on_case_params_and_seed_only(suite: pytest.Pytester) -> N
         (["--equiv-device", "gpu"], "--equiv-device: unknown value(s) gpu"),
         (["--equiv-dtype", "float32,half"], "--equiv-dtype: unknown value(s) half"),
         (["--equiv-precision", "bf16"], "--equiv-precision: unknown value bf16"),
+        (["--equiv-cpu-kernels", "mkl"],
+         "--equiv-cpu-kernels: unknown value mkl; choose from default, onednn, reference"),
         (["--equiv-repeat", "0"], "--equiv-repeat must be >= 1"),
         (["--equiv-require-deterministic"], "needs --equiv-repeat"),
         (["--equiv-device", "cpu", "--equiv-require-device", "cuda"], "not selected by --equiv-device"),

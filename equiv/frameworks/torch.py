@@ -49,13 +49,14 @@ def environment() -> dict[str, Any]:
 
 def cpu_kernel_state() -> dict[str, Any]:
     """mkldnn (oneDNN) serves float32 CPU convs when enabled; float64 always runs ATen's own kernels."""
-    on = torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+    available = bool(torch.backends.mkldnn.is_available())  # type: ignore[no-untyped-call]
+    enabled = bool(torch.backends.mkldnn.enabled)
     return {
-        "library": "oneDNN (mkldnn)" if on else "ATen native",
-        "default": "oneDNN (mkldnn)" if torch.backends.mkldnn.is_available() else "ATen native",
+        "library": "oneDNN (mkldnn)" if available and enabled else "ATen native",
+        "default": "oneDNN (mkldnn)" if available else "ATen native",
         "decided_by": "torch.backends.mkldnn.enabled",
-        "mkldnn_available": torch.backends.mkldnn.is_available(),
-        "mkldnn_enabled": torch.backends.mkldnn.enabled,
+        "mkldnn_available": available,
+        "mkldnn_enabled": enabled,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
 
@@ -65,7 +66,7 @@ def cpu_kernels(mode: str) -> Iterator[None]:
     """torch switches per call: "reference" turns mkldnn off, "onednn" on, "default" leaves it."""
     saved = torch.backends.mkldnn.enabled
     if mode != "default":
-        torch.backends.mkldnn.enabled = mode == "onednn"
+        torch.backends.mkldnn.enabled = mode == "onednn"  # type: ignore[assignment]  # a flag property
     try:
         yield
     finally:

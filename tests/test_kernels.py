@@ -1,0 +1,270 @@
+"""CPU kernel libraries, framework crashes and known defects, driven with pytester."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from equiv import defects, frameworks, machine
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CASE = '''
+"""A conv in channels_last equals the oracle; plus a planted crash (the plugin's own tests)."""
+from equiv import Case, conv_inputs, oracle
+
+case = Case(grid={"layout": ["channels_last"], "L": [6]}, dtypes=("float64",))
+
+@case.inputs
+def draw(rng, p):
+    return conv_inputs(rng, layout=p.layout, spatial=[p.L], kernel=[3], channels=2, out_channels=3)
+
+@case.oracle
+def expected(p, x, w, b):
+    return oracle.conv(x, w, b, layout=p.layout)
+
+@case.variant
+def native(fw, p, x, w, b):
+    return fw.conv(x, w, b, layout=p.layout)
+
+@case.variant
+def crashes(fw, p, x, w, b):
+    if fw.name == "jax":
+        raise FloatingPointError("planted kernel crash\\n" + "a long framework traceback line\\n" * 50)
+    return fw.conv(x, w, b, layout=p.layout)
+'''
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _frameworks_imported_before_pytester() -> None:
+    for name in ("jax", "torch"):  # runpytest_inprocess drops modules imported during a run
+        frameworks.load(name)
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeini("[pytest]\nequiv_cases = cases\nequiv_known_defects = cases/known_defects.toml\n")
+    (pytester.path / "cases").mkdir()
+    (pytester.path / "cases" / "small.py").write_text(CASE)
+    return pytester
+
+
+def run(p: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return p.runpytest_inprocess("-p", "no:cacheprovider", "--equiv-device", "cpu", "--equiv-jax-cache",
+                                 "off", *args)
+
+
+def defect(**fields: str | bool) -> str:
+    entry = {
+        "id": "planted", "items": "small::crashes[jax-*]", "framework": "jax",
+        "upstream": "https://github.com/jax-ml/jax/issues/1", "summary": "planted defect",
+        "raises": "FloatingPointError", "match": "planted kernel crash", **fields,
+    }
+    lines = ["[[defect]]"] + [
+        f"{k} = {json.dumps(v)}" for k, v in entry.items() if v is not None and v != ""
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_framework_crash_is_an_error_in_one_line(suite: pytest.Pytester) -> None:
+    report = suite.path / "r.json"
+    result = run(suite, "--equiv-framework", "jax,torch", f"--equiv-report={report}")
+    result.assert_outcomes(passed=3, errors=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    out = result.stdout.str()
+    assert "FloatingPointError: planted kernel crash (raised under small.py:" in out
+    assert "a long framework traceback line" not in out  # the type and one line, not the traceback
+    assert "1 E" in out  # the matrix counts it
+    [record] = [r for r in json.loads(report.read_text())["results"] if r["outcome"] != "passed"]
+    assert record["outcome"] == "error" and record["exception"] == "FloatingPointError"
+    assert record["id"] == "small::crashes[jax-cpu-float64-channels_last-L6]"
+
+
+def test_a_known_defect_that_shows_its_symptom_is_xfailed(suite: pytest.Pytester) -> None:
+    (suite.path / "cases" / "known_defects.toml").write_text(defect())
+    report = suite.path / "r.json"
+    result = run(suite, "--equiv-framework", "jax", f"--equiv-report={report}", "-rx")
+    result.assert_outcomes(passed=1, xfailed=1)
+    result.stdout.fnmatch_lines(["*known defect planted (https://github.com/jax-ml/jax/issues/1)*"])
+    [record] = [r for r in json.loads(report.read_text())["results"] if r["variant"] == "crashes"]
+    assert record["outcome"] == "xfailed" and record["known_defect"] == "planted"
+
+
+def test_a_known_defect_that_no_longer_reproduces_fails_strictly(suite: pytest.Pytester) -> None:
+    (suite.path / "cases" / "known_defects.toml").write_text(
+        defect(items="small::native[jax-*]")
+    )
+    result = run(suite, "--equiv-framework", "jax")
+    result.assert_outcomes(failed=1, errors=1)
+    result.stdout.fnmatch_lines(["*no longer reproduces: remove or narrow entry 'planted'*"])
+
+
+def test_a_known_defect_whose_condition_does_not_hold_is_ignored(suite: pytest.Pytester) -> None:
+    (suite.path / "cases" / "known_defects.toml").write_text(defect(versions="<0.1"))
+    run(suite, "--equiv-framework", "jax").assert_outcomes(passed=1, errors=1)
+    (suite.path / "cases" / "known_defects.toml").write_text(defect(cpu_kernels="oneDNN"))
+    run(suite, "--equiv-framework", "jax").assert_outcomes(passed=1, errors=1)  # XLA:CPU runs Eigen
+
+
+def test_a_different_failure_is_not_absorbed(suite: pytest.Pytester) -> None:
+    (suite.path / "cases" / "known_defects.toml").write_text(defect(match="another message"))
+    result = run(suite, "--equiv-framework", "jax")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*known defect planted expects FloatingPointError matching*"])
+
+
+@pytest.mark.parametrize(
+    ("items", "why"),
+    [
+        ("renamed_case::crashes[jax-*]", "names no case file"),
+        ("small::renamed_variant[jax-*]", "matches none of the items its case defines"),
+    ],
+)
+def test_an_entry_that_matches_nothing_warns(suite: pytest.Pytester, items: str, why: str) -> None:
+    (suite.path / "cases" / "known_defects.toml").write_text(defect(items=items))
+    result = run(suite, "--equiv-framework", "jax")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines([f"*KnownDefectWarning: known-defect entry 'planted'*{why}*"])
+
+
+def test_an_entry_for_an_unselected_framework_does_not_warn(suite: pytest.Pytester) -> None:
+    (suite.path / "cases" / "known_defects.toml").write_text(defect())
+    result = run(suite, "--equiv-framework", "torch")  # the entry's items exist, just not selected
+    result.assert_outcomes(passed=2)
+    assert "KnownDefectWarning" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"upstream": "see slack"}, "upstream must be the https:// address"),
+        ({"raises": ""}, "give exactly one symptom"),
+        ({"differs": True}, "give exactly one symptom"),
+        ({"versions": "newer than 2"}, "is not a version range"),
+        ({"framework": "pytorch"}, "framework 'pytorch' unknown"),
+        ({"items": "crashes[jax-*]"}, "items must be patterns like 'case::variant["),
+        ({"severity": "high"}, "unknown key(s) ['severity']"),
+    ],
+)
+def test_a_broken_defects_file_is_a_usage_error_naming_the_entry(
+    suite: pytest.Pytester, fields: dict[str, str | bool], message: str
+) -> None:
+    (suite.path / "cases" / "known_defects.toml").write_text(defect(**fields))
+    result = run(suite, "--equiv-framework", "jax")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "known_defects.toml: entry 'planted':" in err and message in err
+
+
+def test_the_projects_defects_file_loads() -> None:
+    entries = defects.load(ROOT / "cases" / "known_defects.toml")
+    assert entries and all(d.upstream.startswith("https://github.com/") for d in entries)
+
+
+# --- the machine -------------------------------------------------------------------------------
+
+CPUINFO = """processor\t: 0
+model name\t: Example CPU @ 2.0GHz
+flags\t\t: fpu sse2 avx2 fma avx512f avx512_vnni
+
+processor\t: 1
+model name\t: Example CPU @ 2.0GHz
+flags\t\t: fpu sse2 avx2 fma avx512f avx512_vnni
+"""
+
+
+def test_cpu_model_and_isa_are_read_from_cpuinfo(tmp_path: Path) -> None:
+    path = tmp_path / "cpuinfo"
+    path.write_text(CPUINFO)
+    info = machine.cpu(path)
+    assert info["model"] == "Example CPU @ 2.0GHz"
+    assert info["isa"] == ["avx2", "fma", "avx512f", "avx512_vnni"]
+
+
+@pytest.mark.parametrize(
+    ("isa", "env", "default", "why"),
+    [
+        (["avx2", "fma"], {}, "Eigen", "CPU: no AVX-512 VNNI/BF16, AVX-VNNI or AMX"),
+        (["avx2", "avx512f", "avx512_vnni"], {}, "oneDNN", "CPU: avx512_vnni"),
+        (["avx2", "amx_tile"], {"TF_ENABLE_ONEDNN_OPTS": "0"}, "oneDNN",
+         "environment: TF_ENABLE_ONEDNN_OPTS=0"),
+        (["avx2"], {"TF_ENABLE_ONEDNN_OPTS": "1"}, "Eigen", "environment: TF_ENABLE_ONEDNN_OPTS=1"),
+        (["avx2"], {"TF_ENABLE_ONEDNN_OPTS": "maybe"}, "Eigen", "CPU: no AVX-512 VNNI/BF16, AVX-VNNI or AMX"),
+    ],
+)
+def test_tensorflow_kernel_decision_follows_its_own_rule(
+    isa: list[str], env: dict[str, str], default: str, why: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(machine.sys, "platform", "linux")
+    info = {"model": "x", "machine": "x86_64", "cores": 2, "isa": isa}
+    assert machine.tf_decision(info, env) == (default, why)
+
+
+def _tensorflow_run(
+    tmp_path: Path, kernels: str, *select: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """A fresh process: TensorFlow picks its kernels at import, so each setting needs its own."""
+    report = tmp_path / f"{kernels}.json"
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(ROOT / "cases" / "conv_transpose.py"), "-p", "no:cacheprovider",
+         "-p", "no:xdist", "-q", "-rx", "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"),
+         "--equiv-framework", "tensorflow", "--equiv-device", "cpu", "--equiv-dtype", "float32",
+         "--equiv-cpu-kernels", kernels, f"--equiv-report={report}", *select],
+        capture_output=True, text=True, cwd=ROOT, env=env, check=False, timeout=300,
+    )
+    return proc, json.loads(report.read_text())
+
+
+@pytest.mark.skipif(not frameworks.is_installed("tensorflow"), reason="needs tensorflow")
+def test_tensorflow_transposed_conv_under_both_kernel_libraries(tmp_path: Path) -> None:
+    # The d2/op1 items are where requesting full + output_padding from tf.nn.conv_transpose aborts in
+    # oneDNN: the native mapping must pass there, and the users' spelling is the known defect.
+    select = ("-k", "k3-d2 and op1 and (native or tf_output_shape)")
+    onednn, report = _tensorflow_run(tmp_path, "onednn", *select)
+    assert onednn.returncode == 0, onednn.stdout[-3000:]
+    outcomes = {r["variant"]: set() for r in report["results"]}
+    for r in report["results"]:
+        outcomes[r["variant"]].add(r["outcome"])
+    assert outcomes == {"native": {"passed"}, "tf_output_shape": {"xfailed"}}
+    tf_env = report["environment"]["frameworks"]["tensorflow"]
+    assert tf_env["cpu_kernels"]["library"] == "oneDNN"
+    assert "CPU kernels (--equiv-cpu-kernels onednn): tensorflow oneDNN" in onednn.stdout
+
+    eigen, report = _tensorflow_run(tmp_path, "reference", *select)
+    assert eigen.returncode == 0, eigen.stdout[-3000:]
+    assert report["environment"]["frameworks"]["tensorflow"]["cpu_kernels"]["library"] == "Eigen"
+    skips = [r["reason"] for r in report["results"] if r["outcome"] == "skipped"]
+    assert skips and all("CPU kernels Eigen (environment: TF_ENABLE_ONEDNN_OPTS=0)" in s for s in skips)
+
+
+def test_the_kernels_that_ran_are_recorded_and_shown(suite: pytest.Pytester) -> None:
+    report = suite.path / "r.json"
+    result = run(suite, "--equiv-framework", "jax,torch", "--equiv-cpu-kernels", "reference", "-k", "native",
+                 f"--equiv-report={report}", "--equiv-markdown=m.md")
+    result.assert_outcomes(passed=2)
+    data = json.loads(report.read_text())
+    env = data["environment"]
+    assert env["cpu_kernels_requested"] == "reference" and env["cpu"]["model"]
+    assert env["frameworks"]["torch"]["cpu_kernels"]["library"] == "ATen native"  # mkldnn pinned off
+    assert env["frameworks"]["jax"]["cpu_kernels"]["library"] == "XLA:CPU Eigen"
+    assert {r["framework"]: r["cpu_kernels"] for r in data["results"]} == {
+        "torch": "ATen native", "jax": "XLA:CPU Eigen"}
+    header = "CPU kernels (--equiv-cpu-kernels reference): torch ATen native*; jax XLA:CPU Eigen*"
+    result.stdout.fnmatch_lines(["CPU: *cores; ISA: *", header])
+    markdown = (suite.path / "m.md").read_text()
+    assert "CPU kernels (--equiv-cpu-kernels reference): torch ATen native" in markdown
+
+
+def test_the_test_session_runs_both_kernel_settings() -> None:
+    source = (ROOT / "noxfile.py").read_text()
+    tests = source[source.index("def tests("):source.index("def stress(")]
+    assert '"--equiv-cpu-kernels", "onednn"' in tests and '"--equiv-cpu-kernels", "reference"' in tests

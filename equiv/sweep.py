@@ -48,8 +48,8 @@ def summarize(paths: list[Path]) -> tuple[list[str], int]:
             key = (r["case"], r["dtype"])
             if r["outcome"] != "skipped":
                 items[key] += 1
-            if r["outcome"] in ("failed", "xpassed"):
-                failures.append(f"FAILED {path.name}: {r['id']}")
+            if r["outcome"] in ("failed", "error", "xpassed"):
+                failures.append(f"{r['outcome'].upper()} {path.name}: {r['id']}")
             problem = verdict_problem(r)
             if problem:
                 failures.append(f"VERDICT {path.name}: {r['id']}: {problem}")

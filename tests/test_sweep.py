@@ -70,3 +70,12 @@ def test_summary_worst_ratio_items_and_failures(tmp_path: Path) -> None:
     assert rows["d"][1:] == ["float32", "1", "1.25"]  # shown as seen, and flagged below
     assert any(line.startswith("VERDICT seed1.json") and "1.25" in line for line in lines)
     assert sweep.main([str(p) for p in paths]) == 1
+
+
+def test_a_framework_error_fails_the_sweep_and_a_known_defect_does_not(tmp_path: Path) -> None:
+    path = tmp_path / "seed1.json"
+    results = [_record("error", "equal", None, "AbortedError: oneDNN"),
+               _record("xfailed", "equal", None, "known defect tf-x: ...")]
+    path.write_text(json.dumps({"results": results}))
+    lines, bad = sweep.summarize([path])
+    assert bad == 1 and any(line.startswith("ERROR seed1.json: c::v[error-") for line in lines)

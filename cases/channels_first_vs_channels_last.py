@@ -3,7 +3,8 @@
 Claim: for 1-, 2- and 3-D, conv(x, w) in channels_first equals moving x (N, C, *s) -> (N, *s, C) and
 w (O, I, *k) -> (*k, I, O), convolving in channels_last, and moving the output back.
 Quirk pinned: the weight permutation is not the input's: (O, I, *k) -> (*k, I, O) reverses the
-channel pair. TensorFlow has no NCHW conv on CPU (skipped there, run on GPU); PyTorch's
+channel pair. TensorFlow's Eigen CPU kernels have no NCHW conv (skipped there; oneDNN runs float32
+NCHW on CPU, and the GPU runs it); PyTorch's
 memory_format=channels_last keeps NCHW shapes and only changes strides (it has had silent CPU bugs).
 """
 

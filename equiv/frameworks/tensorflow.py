@@ -140,8 +140,8 @@ def _refusals() -> Iterator[None]:
     try:
         yield
     except (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError) as e:
-        # TF's CPU kernels are NHWC only: "The Conv2D op currently only supports the NHWC tensor
-        # format on the CPU" (Unimplemented), "CPU implementation of Conv3D ..." (InvalidArgument).
+        # TF's Eigen CPU kernels are NHWC only (oneDNN's are not): "The Conv2D op currently only
+        # supports the NHWC tensor format on the CPU", "CPU implementation of Conv3D ...".
         if "tensor format" not in e.message:
             raise
         raise Unsupported(_kernel_refusal(e)) from e
@@ -257,7 +257,7 @@ def add(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
 
 @contextlib.contextmanager
 def _layout_refusals() -> Iterator[None]:
-    """Like _refusals, also for the pooling/depthwise/backprop kernels' wording of "NHWC only on CPU"."""
+    """Like _refusals, also for the Eigen pooling/depthwise/backprop kernels' wording of "NHWC only"."""
     try:
         with _refusals():
             yield

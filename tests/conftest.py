@@ -38,3 +38,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     missed = [name for name, ok, _ in rows if not ok]
     missed += [f"{name} (no hint)" for name, ok, hint in rows if ok and hint is False]
     terminalreporter.write_line(line + (f"; missed: {', '.join(missed)}" if missed else ""))
+
+
+@pytest.fixture(scope="session")
+def frameworks_imported_before_pytester() -> None:
+    """runpytest_inprocess drops modules first imported during a run; jaxlib cannot be imported twice."""
+    from equiv import frameworks
+
+    for name in ("jax", "torch"):
+        frameworks.load(name)

@@ -43,10 +43,7 @@ def crashes(fw, p, x, w, b):
 '''
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _frameworks_imported_before_pytester() -> None:
-    for name in ("jax", "torch"):  # runpytest_inprocess drops modules imported during a run
-        frameworks.load(name)
+pytestmark = pytest.mark.usefixtures("frameworks_imported_before_pytester")
 
 
 @pytest.fixture

@@ -32,11 +32,7 @@ def native(fw, p, x, w, b):
 '''
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _frameworks_imported_before_pytester() -> None:
-    # runpytest_inprocess drops modules first imported during a run; jaxlib cannot be imported twice.
-    for name in ("jax", "torch"):
-        frameworks.load(name)
+pytestmark = pytest.mark.usefixtures("frameworks_imported_before_pytester")
 
 
 @pytest.fixture

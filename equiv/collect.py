@@ -34,8 +34,6 @@ class FrameworkError(CaseFailure):
     """The framework raised an error that is no declared refusal: reported in one line, as `error`."""
 
 
-
-
 def load_case(path: Path) -> Case:
     module_name = f"equiv_cases.{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
-from equiv import defects, frameworks, runner, tolerance
+from equiv import compare, defects, frameworks, outputs, runner
 from equiv.case import Case
 from equiv.config import Config
 
 CONFIG_KEY = pytest.StashKey[Config]()
 DEFECTS_KEY = pytest.StashKey[tuple[defects.Defect, ...]]()
 DEFINED_KEY = pytest.StashKey[dict[str, set[str]]]()  # case -> every item id it defines
-PAIRWISE_KEY = pytest.StashKey[dict[tuple[Any, ...], dict[str, dict[str, runner.Array]]]]()
+OUTPUTS_KEY = pytest.StashKey[outputs.Store]()
+PAIRWISE_KEY = pytest.StashKey[dict[tuple[Any, ...], dict[str, tuple[dict[str, Any], dict[str, Any]]]]]()
 
 
 class CaseError(Exception):
@@ -71,20 +72,14 @@ class CaseFile(pytest.File):
             for v in case.variants for fw in v.frameworks for dev in frameworks.DEVICES
             for dt in case.dtypes for p in points if v.applies(p)
         }
-        for variant in case.variants:
-            for fw in cfg.frameworks:
-                if fw not in variant.frameworks:
-                    continue
-                for device in cfg.devices:
-                    for dtype in (d for d in cfg.dtypes if d in case.dtypes):
-                        for p in points:
-                            if variant.applies(p):
-                                spec = runner.Spec(self.path.stem, case, variant, fw, device, dtype, p)
-                                defect = defects.find(self.config.stash[DEFECTS_KEY], spec.id, fw, device)
-                                yield CaseItem.from_parent(
-                                    self, name=f"{variant.name}[{fw}-{device}-{dtype}-{p.id}]", spec=spec,
-                                    defect=defect,
-                                )
+        combos = itertools.product(case.variants, cfg.frameworks, cfg.devices, cfg.dtypes, points, cfg.seeds)
+        for variant, fw, device, dtype, p, seed in combos:
+            if fw in variant.frameworks and dtype in case.dtypes and variant.applies(p):
+                spec = runner.Spec(self.path.stem, case, variant, fw, device, dtype, p, seed,
+                                   seed_in_id=len(cfg.seeds) > 1)
+                defect = defects.find(self.config.stash[DEFECTS_KEY], spec.base_id, fw, device)
+                yield CaseItem.from_parent(self, name=f"{variant.name}[{spec.name_suffix}]", spec=spec,
+                                           defect=defect)
 
 
 class CaseItem(pytest.Item):
@@ -93,7 +88,7 @@ class CaseItem(pytest.Item):
         self.spec = spec
         self.defect = defect
         # Same group -> same xdist worker (--dist loadgroup): one oracle call for all frameworks.
-        self.add_marker(pytest.mark.xdist_group(f"{spec.case_name}-{spec.params.id}-{spec.dtype}"))
+        self.add_marker(pytest.mark.xdist_group(f"{spec.case_name}-{spec.params.id}-{spec.dtype}-{spec.seed}"))
 
     def runtest(self) -> None:
         cfg = self.config.stash[CONFIG_KEY]
@@ -101,12 +96,14 @@ class CaseItem(pytest.Item):
             result = runner.run(self.spec, cfg)
         except Exception as e:
             failed = runner.Result(self.spec, outcome="failed", reason=f"{type(e).__name__}: {e}")
-            self.user_properties.append(("equiv", failed.record(cfg.seed, cfg.precision)))
+            self.user_properties.append(("equiv", failed.record(cfg.precision)))
             raise
         defect = self._known_defect(result, cfg)
-        self.user_properties.append(("equiv", result.record(cfg.seed, cfg.precision)))
+        self.user_properties.append(("equiv", result.record(cfg.precision)))
         if result.outputs and self.spec.variant.expect == "equal":
             self._pairwise(result)
+            if cfg.outputs:
+                self.config.stash[OUTPUTS_KEY].add(self.spec.id, result.outputs, result.allowed)
         if result.outcome == "skipped":
             pytest.skip(result.reason)
         if defect is not None:
@@ -144,29 +141,14 @@ class CaseItem(pytest.Item):
         """Compare with the other frameworks' results for the same inputs seen in this process."""
         s = self.spec
         seen = self.config.stash.setdefault(PAIRWISE_KEY, {})
-        key = (s.case_name, s.variant.name, s.params.id, s.dtype, s.device)
-        ref = runner.reference(s, self.config.stash[CONFIG_KEY].seed)
-        mine = {n: result.outputs[n] for n, _ in ref.expected}
-        if any(mine[n].shape != e.shape for n, e in ref.expected):
-            return  # a wrong shape is this item's own failure; there is nothing to pair
-        for other, outputs in seen.setdefault(key, {}).items():
-            diffs = [
-                float(np.max(np.abs(mine[n].astype(np.float64) - outputs[n].astype(np.float64)), initial=0.0))
-                for n in mine
-                if mine[n].shape == outputs[n].shape
-            ]
-            if len(diffs) != len(mine):
-                continue
-            pair = sorted([other, s.framework])
-            self.user_properties.append((
-                "equiv_pairwise",
-                {
-                    "case": s.case_name, "variant": s.variant.name, "params": s.params.to_json(),
-                    "dtype": s.dtype, "device": s.device, "frameworks": pair,
-                    "max_abs_diff": max(diffs, default=0.0),
-                    "max_error_ratio": _pair_ratio(s, ref, mine, outputs),
-                },
-            ))
+        key = (s.case_name, s.variant.name, s.params.id, s.dtype, s.device, s.seed)
+        mine = (result.outputs, result.allowed)
+        for other, theirs in seen.setdefault(key, {}).items():
+            paired = compare.pair(*mine, *theirs)
+            if paired is not None:
+                self.user_properties.append(("equiv_pairwise", compare.pair_record(
+                    s.case_name, s.variant.name, s.params.to_json(), s.dtype, s.device, s.seed,
+                    [other, s.framework], paired)))
         seen[key][s.framework] = mine
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
@@ -178,19 +160,3 @@ class CaseItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, self.spec.id
-
-
-def _pair_ratio(
-    spec: runner.Spec, ref: runner.Reference, a: dict[str, Any], b: dict[str, Any]
-) -> float | None:
-    """|a - b| over the sum of both allowed errors: each within its bound of the oracle gives <= 1."""
-    worst = 0.0
-    for i, (name, expected) in enumerate(ref.expected):
-        mag = ref.magnitude[i][1] if ref.magnitude else None
-        terms = ref.terms[i][1] if ref.terms else None
-        allowed = 2 * tolerance.allowed(spec.case.tolerance, spec.dtype, expected, mag, terms)
-        diff = np.abs(a[name].astype(np.float64) - b[name].astype(np.float64))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(diff == 0, 0.0, diff / allowed)
-        worst = max(worst, float(np.nan_to_num(ratio, nan=np.inf).max(initial=0.0)))
-    return worst

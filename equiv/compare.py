@@ -135,6 +135,40 @@ def compare(
 # Diagnostics: each hint names the convention whose mistake produces the observed error pattern.
 
 
+def pair(
+    a: Mapping[str, Array], a_allowed: Mapping[str, Array], b: Mapping[str, Array],
+    b_allowed: Mapping[str, Array],
+) -> tuple[float, float] | None:
+    """(max |a - b|, max |a - b| / (a's bound + b's bound)) over the outputs both have, shapes equal.
+
+    Each result within its own bound of the oracle gives a ratio <= 1. None when the outputs do not
+    pair (other names or shapes): a wrong shape is the item's own failure.
+    """
+    if set(a) != set(b) or any(not a[n].shape == b[n].shape == a_allowed[n].shape == b_allowed[n].shape
+                               for n in a):
+        return None
+    diff_max, ratio_max = 0.0, 0.0
+    for n in a:
+        diff = np.abs(a[n].astype(np.float64) - b[n].astype(np.float64))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(diff == 0, 0.0, diff / (a_allowed[n] + b_allowed[n]))
+        diff_max = max(diff_max, float(np.max(diff, initial=0.0)))
+        ratio_max = max(ratio_max, float(np.nan_to_num(ratio, nan=np.inf).max(initial=0.0)))
+    return diff_max, ratio_max
+
+
+def pair_record(
+    case: str, variant: str, params: dict[str, Any], dtype: str, device: str, seed: int,
+    frameworks: list[str], paired: tuple[float, float],
+) -> dict[str, Any]:
+    """One row of the pairwise table: two results for the same inputs, compared with each other."""
+    return {
+        "case": case, "variant": variant, "params": params, "dtype": dtype, "device": device,
+        "seed": seed, "frameworks": sorted(frameworks), "max_abs_diff": paired[0],
+        "max_error_ratio": paired[1],
+    }
+
+
 def _shape_hints(got: tuple[int, ...], want: tuple[int, ...]) -> list[str]:
     if len(got) != len(want):
         return ["rank differs: a reshape or a missing squeeze/expand"]

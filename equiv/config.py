@@ -28,7 +28,7 @@ class Config:
     frameworks: tuple[str, ...] = NAMES
     devices: tuple[str, ...] = DEVICES
     dtypes: tuple[str, ...] = DTYPES
-    seed: int = 0
+    seeds: tuple[int, ...] = (0,)
     precision: str = "ieee"
     cpu_kernels: str = "default"
     jax_cache: Path | None = None
@@ -38,6 +38,10 @@ class Config:
     report: Path | None = None
     markdown: Path | None = None
     heatmaps: Path | None = None
+    shard: tuple[int, int] | None = None  # (k, n): the k-th (1-based) of n slices of the items
+    durations: Path | None = None  # an earlier report whose item times balance the shards
+    label: str = ""  # names this run in merged reports (a GPU type, a kernel setting)
+    outputs: Path | None = None  # where to keep every output and bound, for cross-shard pairs
 
 
 def split_choices(option: str, values: Sequence[str] | None, choices: tuple[str, ...]) -> tuple[str, ...]:
@@ -51,6 +55,32 @@ def split_choices(option: str, values: Sequence[str] | None, choices: tuple[str,
             f"{option}: unknown value(s) {', '.join(unknown)}; choose from {', '.join(choices)}"
         )
     return tuple(c for c in choices if c in picked)
+
+
+def seed_list(value: str) -> tuple[int, ...]:
+    """`--equiv-seed` values: 3, 1-20 (inclusive) or 1,5,9, in the order given, without repeats."""
+    seeds: list[int] = []
+    try:
+        for piece in str(value).split(","):
+            first, dash, last = piece.strip().partition("-")
+            span = range(int(first), int(last) + 1) if dash else [int(first)]
+            seeds += [s for s in span if s not in seeds]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0:
+        raise OptionError(f"--equiv-seed: {value!r} is not a seed list; give N, A-B or A,B,C "
+                          "(non-negative integers, A <= B)")
+    return tuple(seeds)
+
+
+def shard_of(value: str | None) -> tuple[int, int] | None:
+    """`--equiv-shard K/N` -> (K, N), 1 <= K <= N."""
+    if value is None:
+        return None
+    k, slash, n = value.partition("/")
+    if not (slash and k.strip().isdigit() and n.strip().isdigit() and 1 <= int(k) <= int(n)):
+        raise OptionError(f"--equiv-shard: {value!r} is not K/N with 1 <= K <= N (e.g. 2/4)")
+    return int(k), int(n)
 
 
 def one_of(option: str, value: str, choices: tuple[str, ...]) -> str:
@@ -80,6 +110,12 @@ def from_options(get: Any) -> Config:
     if get("equiv_require_deterministic") and repeat < 2:
         raise OptionError("--equiv-require-deterministic needs --equiv-repeat N with N >= 2")
 
+    if get("equiv_durations") and not get("equiv_shard"):
+        raise OptionError("--equiv-durations balances --equiv-shard: give --equiv-shard K/N too")
+    if get("equiv_durations") and not Path(get("equiv_durations")).is_file():
+        raise OptionError(f"--equiv-durations: no such report {get('equiv_durations')}; give the JSON "
+                          "that --equiv-report wrote on an earlier run")
+
     if get("equiv_heatmaps") and importlib.util.find_spec("matplotlib") is None:
         raise OptionError("--equiv-heatmaps needs matplotlib: pip install 'equiv[heatmaps]'")
 
@@ -91,7 +127,7 @@ def from_options(get: Any) -> Config:
         frameworks=selected["equiv_framework"],
         devices=selected["equiv_device"],
         dtypes=selected["equiv_dtype"],
-        seed=get("equiv_seed"),
+        seeds=seed_list(get("equiv_seed")),
         precision=precision,
         cpu_kernels=cpu_kernels,
         jax_cache=jax_cache,
@@ -101,4 +137,8 @@ def from_options(get: Any) -> Config:
         report=path("equiv_report"),
         markdown=path("equiv_markdown"),
         heatmaps=path("equiv_heatmaps"),
+        shard=shard_of(get("equiv_shard")),
+        durations=path("equiv_durations"),
+        label=get("equiv_label") or "",
+        outputs=path("equiv_outputs"),
     )

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
+import time
 import warnings
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from equiv import defects, frameworks, machine, runner
-from equiv.collect import CONFIG_KEY, DEFECTS_KEY, DEFINED_KEY, CaseFile
+from equiv import defects, frameworks, machine, outputs, runner, shard
+from equiv.collect import CONFIG_KEY, DEFECTS_KEY, DEFINED_KEY, OUTPUTS_KEY, CaseFile
 from equiv.config import SELECTIONS, Config, OptionError, from_options
 from equiv.machine import CPU_KERNELS
 from equiv.report import Reporter, process_environment
@@ -23,8 +25,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             option, dest=dest, action="append", metavar=",".join(choices),
             help=f"{text} (repeatable or comma-separated; default: all of {', '.join(choices)})",
         )
-    group.addoption("--equiv-seed", dest="equiv_seed", type=int, default=0,
-                    help="seed for every case's inputs (inputs depend on case, params and seed only)")
+    group.addoption("--equiv-seed", dest="equiv_seed", default="0", metavar="N|A-B|A,B",
+                    help="seed(s) for every case's inputs (inputs depend on case, params and seed "
+                         "only); several seeds run in one session, each item once per seed")
     group.addoption("--equiv-report", dest="equiv_report", metavar="PATH", help="write the JSON report here")
     group.addoption("--equiv-markdown", dest="equiv_markdown", metavar="PATH",
                     help="write the case x framework/device matrix as a Markdown table")
@@ -47,6 +50,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     action="store_true", help="with --equiv-repeat: a bitwise difference is a failure")
     group.addoption("--equiv-heatmaps", dest="equiv_heatmaps", metavar="DIR",
                     help="write a PNG of error_ratio per element for each failing 2-D output")
+    group.addoption("--equiv-shard", dest="equiv_shard", metavar="K/N",
+                    help="run the K-th of N deterministic, balanced slices of the selected items "
+                         "(whole groups: all frameworks of one input stay together); merge the "
+                         "shards' reports with python -m equiv.merge")
+    group.addoption("--equiv-durations", dest="equiv_durations", metavar="REPORT.json",
+                    help="with --equiv-shard: balance the slices by the item times an earlier "
+                         "report recorded (default: by item count)")
+    group.addoption("--equiv-label", dest="equiv_label", metavar="NAME",
+                    help="name this run in its report (a GPU type, a kernel setting); "
+                         "python -m equiv.merge compares the same items across labels")
+    group.addoption("--equiv-outputs", dest="equiv_outputs", metavar="PATH.npz",
+                    help="keep every item's outputs and bounds, so python -m equiv.merge can pair "
+                         "items that ran in different shards or runs")
     parser.addini("equiv_cases", type="paths", default=["cases"],
                   help="directories whose *.py files are equiv case files")
     parser.addini("equiv_known_defects", type="paths", default=[],
@@ -101,6 +117,12 @@ class EquivSession:
         self.is_worker = hasattr(config, "workerinput")
         self.reporter = Reporter(cfg)
         self.stale: set[str] = set()
+        self.started = time.perf_counter()
+        self.collection_seconds = 0.0
+        self.outputs = config.stash[OUTPUTS_KEY] = outputs.Store()
+        if cfg.outputs and not self.is_worker:
+            for stale in outputs.part_files(cfg.outputs):  # an earlier run's parts must not join in
+                stale.unlink()
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         runner.clear_references()  # an in-process rerun (pytester) must not reuse another run's oracle
@@ -116,6 +138,23 @@ class EquivSession:
             for name in self.cfg.frameworks:
                 _require_gpu(name)
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection(self, session: pytest.Session) -> Generator[None, object, object]:
+        start = time.perf_counter()
+        try:
+            return (yield)
+        finally:
+            self.collection_seconds += time.perf_counter() - start
+
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        if self.cfg.shard is None:
+            return
+        seconds = shard.recorded_seconds(self.cfg.durations) if self.cfg.durations else None
+        kept, dropped = shard.split(items, *self.cfg.shard, seconds)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if not self.is_worker:
             self.reporter.add(report)
@@ -124,6 +163,7 @@ class EquivSession:
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", {})
         self.reporter.add_environment(output.get("equiv_environment", {}))
+        self.reporter.add_timing(output.get("equiv_timing", {}))
         self.stale.update(output.get("equiv_stale_defects", ()))
 
     @pytest.hookimpl(tryfirst=True)
@@ -132,11 +172,24 @@ class EquivSession:
         case_files = [p.stem for root in self.config.getini("equiv_cases") for p in Path(root).glob("*.py")]
         stale = defects.stale(self.config.stash[DEFECTS_KEY], self.config.stash.get(DEFINED_KEY, {}),
                               case_files)
+        timing = {
+            "collection_seconds": self.collection_seconds,
+            "import_seconds": frameworks.import_seconds(),
+            "compile": {fw.name: fw.compile_stats() for fw in frameworks.loaded() if fw.compile_stats()},
+        }
         if self.is_worker:
-            self.config.workeroutput["equiv_environment"] = env  # type: ignore[attr-defined]
-            self.config.workeroutput["equiv_stale_defects"] = stale  # type: ignore[attr-defined]
+            out = self.config.workeroutput  # type: ignore[attr-defined]
+            out["equiv_environment"] = env
+            out["equiv_stale_defects"] = stale
+            out["equiv_timing"] = timing
+            if self.cfg.outputs:
+                self.outputs.write(outputs.part(self.cfg.outputs, self.config.workerinput["workerid"]))  # type: ignore[attr-defined]
             return
         self.reporter.add_environment(env)
+        self.reporter.add_timing(timing)
+        self.reporter.wall_seconds = time.perf_counter() - self.started
+        if self.cfg.outputs:
+            self.outputs.write(self.cfg.outputs, parts=True)
         self.reporter.write()
         for line in sorted(self.stale.union(stale)):  # pytest's warnings plugin wraps sessionfinish
             warnings.warn(KnownDefectWarning(line), stacklevel=1)

@@ -65,6 +65,10 @@ class Reporter:
         self.records: list[dict[str, Any]] = []
         self.pairwise: list[dict[str, Any]] = []
         self.environments: dict[str, dict[str, Any]] = {}
+        self.wall_seconds: float | None = None
+        self.fixed_environment: dict[str, Any] | None = None  # a loaded report's, not this process's
+        self.timing: dict[str, Any] = {"processes": 0, "collection_seconds": 0.0, "import_seconds": {},
+                                       "compile": {}}
 
     def add(self, report: Any) -> None:
         props = dict(report.user_properties)
@@ -84,11 +88,29 @@ class Reporter:
         for name, env in envs.items():
             self.environments.setdefault(name, env)
 
+    def add_timing(self, timing: dict[str, Any]) -> None:
+        """Sum one process's times (each xdist worker imports, collects and compiles on its own)."""
+        if not timing:
+            return
+        t = self.timing
+        t["processes"] += 1
+        t["collection_seconds"] += timing["collection_seconds"]
+        for name, seconds in timing["import_seconds"].items():
+            t["import_seconds"][name] = t["import_seconds"].get(name, 0.0) + seconds
+        for name, stats in timing["compile"].items():
+            mine = t["compile"].setdefault(name, {})
+            for key, value in stats.items():
+                mine[key] = mine.get(key, 0) + value
+
     def environment(self) -> dict[str, Any]:
+        if self.fixed_environment is not None:
+            return dict(self.fixed_environment)
         block: dict[str, Any] = {
             "python": sys.version.split()[0],
             "platform": platform.platform(),
-            "seed": self.cfg.seed,
+            "seed": self.cfg.seeds[0] if len(self.cfg.seeds) == 1 else list(self.cfg.seeds),
+            "label": self.cfg.label,
+            "shard": "/".join(map(str, self.cfg.shard)) if self.cfg.shard else None,
             "precision_requested": self.cfg.precision,
             "cpu": machine.cpu(),
             "cpu_kernels_requested": self.cfg.cpu_kernels,
@@ -109,8 +131,11 @@ class Reporter:
     def to_json(self) -> dict[str, Any]:
         return {
             "environment": self.environment(),
-            "results": [_json_safe(r) for r in self.records],
-            "pairwise": [_json_safe(p) for p in self.pairwise],
+            "results": [json_safe(r) for r in self.records],
+            "pairwise": [json_safe(p) for p in self.pairwise],
+            # Wall time of this pytest process (from configure); the rest is summed over processes.
+            "timing": {"wall_seconds": self.wall_seconds, **self.timing},
+            "outputs": str(self.cfg.outputs) if self.cfg.outputs else None,
         }
 
     def write(self) -> None:
@@ -125,12 +150,15 @@ class Reporter:
     def columns(self) -> list[str]:
         return [f"{f}/{d}" for f in self.cfg.frameworks for d in self.cfg.devices]
 
+    def column_of(self, record: dict[str, Any]) -> str:
+        return f"{record['framework']}/{record['device']}"
+
     def matrix(self) -> dict[str, dict[str, dict[str, int]]]:
         cells: dict[str, dict[str, dict[str, int]]] = defaultdict(
             lambda: defaultdict(lambda: defaultdict(int))
         )
         for r in self.records:
-            cells[r["case"]][f"{r['framework']}/{r['device']}"][r["outcome"]] += 1
+            cells[r["case"]][self.column_of(r)][r["outcome"]] += 1
         return cells
 
     def worst_pairs(self) -> dict[str, dict[str, Any]]:
@@ -160,7 +188,7 @@ class Reporter:
                 case,
                 *(_cell(cells[case].get(c, {})) for c in cols),
                 (
-                    f"{'-'.join(pair['frameworks'])} {pair['dtype']} {pair['max_error_ratio']:.2g}"
+                    f"{'-'.join(pair_sides(pair))} {pair['dtype']} {pair['max_error_ratio']:.2g}"
                     if pair
                     else ""
                 ),
@@ -201,9 +229,21 @@ class Reporter:
             f"{n} {e['version']}" for n, e in block["frameworks"].items() if e.get("version")
         )
         versions += f"; NVIDIA driver {block['gpu_driver']}" if block["gpu_driver"] else ""
-        lines += ["", f"Seed {self.cfg.seed}, float32 precision {self.cfg.precision}; {versions}.",
+        lines += ["", f"{_seeds(self.cfg.seeds)}, float32 precision {self.cfg.precision}; {versions}.",
                   "", *(f"{line}." for line in self.kernel_lines()), ""]
         return "\n".join(lines)
+
+
+def pair_sides(pair: dict[str, Any]) -> list[str]:
+    """The two results a pairwise row compares: frameworks, with their runs' labels when these differ."""
+    labels = pair.get("labels")
+    if labels:
+        return [f"{f}@{label}" for f, label in zip(pair["frameworks"], labels, strict=True)]
+    return list(pair["frameworks"])
+
+
+def _seeds(seeds: tuple[int, ...]) -> str:
+    return f"Seed {seeds[0]}" if len(seeds) == 1 else f"Seeds {', '.join(map(str, seeds))}"
 
 
 def _cell(counts: dict[str, int]) -> str:
@@ -214,12 +254,12 @@ def _cell(counts: dict[str, int]) -> str:
     return " ".join(fmt.format(counts[k]) for k, fmt in labels if counts.get(k))
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """NaN/Inf are not JSON: write them as strings so the report stays loadable."""
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, (float, np.floating)):
         f = float(value)
         return f if math.isfinite(f) else str(f)

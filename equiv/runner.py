@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +33,22 @@ class Spec:
     device: str
     dtype: str
     params: Params
+    seed: int = 0
+    seed_in_id: bool = False  # when one session runs several seeds
 
     @property
     def id(self) -> str:
-        return (
-            f"{self.case_name}::{self.variant.name}"
-            f"[{self.framework}-{self.device}-{self.dtype}-{self.params.id}]"
-        )
+        return f"{self.case_name}::{self.variant.name}[{self.name_suffix}]"
+
+    @property
+    def base_id(self) -> str:
+        """The id without the seed: what known-defect patterns name."""
+        return self.id if not self.seed_in_id else replace(self, seed_in_id=False).id
+
+    @property
+    def name_suffix(self) -> str:
+        seed = f"-seed{self.seed}" if self.seed_in_id else ""
+        return f"{self.framework}-{self.device}-{self.dtype}-{self.params.id}{seed}"
 
 
 @dataclass
@@ -56,9 +66,13 @@ class Result:
     exception: list[str] = field(default_factory=list)  # an error's class and its bases, by name
     cpu_kernels: str | None = None  # the framework's CPU kernel library in force for this item
     known_defect: str | None = None
+    # Where the item's time went: oracle (0 when another item of its group computed it), framework
+    # (the calls, repeats included), compare (bounds, comparison, diagnostics).
+    seconds: dict[str, float] = field(default_factory=dict)
     outputs: dict[str, Array] = field(default_factory=dict, repr=False)
+    allowed: dict[str, Array] = field(default_factory=dict, repr=False)  # the bound, per output
 
-    def record(self, seed: int, precision: str) -> dict[str, Any]:
+    def record(self, precision: str) -> dict[str, Any]:
         s = self.spec
         return {
             "id": s.id,
@@ -77,11 +91,12 @@ class Result:
             "tolerance": s.case.tolerance.describe(),
             "ran_on": self.ran_on,
             "precision": precision if s.dtype == "float32" else "ieee",
-            "seed": seed,
+            "seed": s.seed,
             "nondeterministic": self.nondeterministic,
             "exception": self.exception[0] if self.exception else None,
             "cpu_kernels": self.cpu_kernels,
             "known_defect": self.known_defect,
+            "seconds": {k: round(v, 6) for k, v in self.seconds.items()},
         }
 
 
@@ -121,13 +136,13 @@ def draw_inputs(case: Case, case_name: str, p: Params, seed: int) -> dict[str, A
     return {k: np.asarray(v, dtype=np.float64) for k, v in case.draw(rng, p).items()}
 
 
-def reference(spec: Spec, seed: int) -> Reference:
+def reference(spec: Spec) -> Reference:
     """The oracle's answer, magnitude and term count: once per (case, params, dtype, seed) per process."""
-    key = (spec.case_name, spec.params.id, spec.dtype, seed)
+    key = (spec.case_name, spec.params.id, spec.dtype, spec.seed)
     if key not in _references:
         case, p = spec.case, spec.params
         assert case.expected is not None
-        raw = draw_inputs(case, spec.case_name, p, seed)
+        raw = draw_inputs(case, spec.case_name, p, spec.seed)
         rounded = {k: v.astype(spec.dtype).astype(np.float64) for k, v in raw.items()}
 
         def as_arrays(out: Any) -> list[tuple[str, Array]]:
@@ -160,19 +175,27 @@ def run(spec: Spec, cfg: Config) -> Result:
         fw = frameworks.load(spec.framework)
         if spec.device == "cuda" and not fw.gpus():
             raise Unsupported(f"{spec.framework} sees no GPU")
-        ref = reference(spec, cfg.seed)  # an oracle error is the case's: it propagates
+        start = time.perf_counter()
+        ref = reference(spec)  # an oracle error is the case's: it propagates
+        result.seconds["oracle"] = time.perf_counter() - start
         with fw.precision(cfg.precision), fw.cpu_kernels(cfg.cpu_kernels):
             if spec.device == "cpu":
                 result.cpu_kernels = str(fw.cpu_kernel_state()["library"])
+            start = time.perf_counter()
             try:
+                # Converting to NumPy waits for the result: JAX and CUDA dispatch asynchronously.
                 out = _call(fw, spec, ref)
-                repeats = [_call(fw, spec, ref) for _ in range(cfg.repeat - 1)]
+                got = [(n, fw.to_numpy(v)) for n, v in leaves(out)]
+                repeats = [[fw.to_numpy(v) for _, v in leaves(_call(fw, spec, ref))]
+                           for _ in range(cfg.repeat - 1)]
             except Unsupported:
                 raise
             except Exception as e:
                 if spec.variant.raises and isinstance(e, spec.variant.raises):
                     return _expected_raise(result, e)
                 return _crashed(result, e)
+            finally:
+                result.seconds["framework"] = time.perf_counter() - start
     except Unsupported as e:
         strict = spec.device in cfg.require_device
         result.outcome = "failed" if strict else "skipped"
@@ -187,7 +210,11 @@ def run(spec: Spec, cfg: Config) -> Result:
             "but it returned a result"
         )
         return result
-    return _judge(result, fw, out, repeats, ref, cfg)
+    start = time.perf_counter()
+    try:
+        return _judge(result, fw, out, got, repeats, ref, cfg)
+    finally:
+        result.seconds["compare"] = time.perf_counter() - start
 
 
 def _crashed(result: Result, e: Exception) -> Result:
@@ -236,10 +263,12 @@ def _expected_raise(result: Result, e: BaseException) -> Result:
     return result
 
 
-def _judge(result: Result, fw: Any, out: Any, repeats: list[Any], ref: Reference, cfg: Config) -> Result:
+def _judge(
+    result: Result, fw: Any, out: Any, got: list[tuple[str, Array]], repeats: list[list[Array]],
+    ref: Reference, cfg: Config,
+) -> Result:
     spec = result.spec
     case = spec.case
-    got = [(n, fw.to_numpy(v)) for n, v in leaves(out)]
     if len(got) != len(ref.expected) or [n for n, _ in got] != [n for n, _ in ref.expected]:
         result.outcome = "failed"
         result.reason = (
@@ -255,6 +284,7 @@ def _judge(result: Result, fw: Any, out: Any, repeats: list[Any], ref: Reference
         mag = ref.magnitude[i][1] if ref.magnitude else None
         terms = ref.terms[i][1] if ref.terms else None
         allowed = tolerance.allowed(case.tolerance, spec.dtype, expected, mag, terms, precision=cfg.precision)
+        result.allowed[name] = allowed
         what = f"{spec.framework} {spec.variant.name} {name} ({spec.device}, {spec.dtype}) vs oracle"
         c = compare.compare(actual, expected, allowed, what=what, layout=layout)
         if not c.ok and spec.variant.expect == "equal" and not c.problem:
@@ -292,9 +322,9 @@ def _judge(result: Result, fw: Any, out: Any, repeats: list[Any], ref: Reference
             result.reason += _heatmaps(spec, cfg.heatmaps, got, ref, comparisons, layout, cfg.precision)
     if repeats:
         result.nondeterministic = any(
-            not np.array_equal(a, fw.to_numpy(b), equal_nan=True)
+            not np.array_equal(a, b, equal_nan=True)
             for r in repeats
-            for (_, a), (_, b) in zip(got, leaves(r), strict=False)
+            for (_, a), b in zip(got, r, strict=False)
         )
         if result.nondeterministic and cfg.require_deterministic and result.outcome == "passed":
             result.outcome = "failed"

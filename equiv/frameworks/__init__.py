@@ -14,6 +14,7 @@ import importlib.util
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -89,6 +90,7 @@ class Framework(Protocol):
     def precision_state(self) -> dict[str, Any]: ...
     def cpu_kernels(self, mode: str) -> AbstractContextManager[None]: ...
     def cpu_kernel_state(self) -> dict[str, Any]: ...
+    def compile_stats(self) -> dict[str, float]: ...
     def scope(self, device: str) -> AbstractContextManager[None]: ...
     def asarray(self, a: npt.NDArray[Any], device: str) -> Any: ...
     def to_numpy(self, t: Any) -> npt.NDArray[Any]: ...
@@ -112,6 +114,7 @@ class Framework(Protocol):
 
 
 _loaded: dict[str, Framework] = {}
+_import_seconds: dict[str, float] = {}
 
 
 def is_installed(name: str) -> bool:
@@ -137,8 +140,15 @@ def load(name: str) -> Framework:
         if not is_installed(name):
             raise NotInstalled(f"{name} is not installed (pip install 'equiv[{name}]')")
         # A failure past this point is a real error in the framework or in equiv: let it show.
+        start = time.perf_counter()
         _loaded[name] = cast(Framework, importlib.import_module(f"equiv.frameworks.{name}"))
+        _import_seconds[name] = time.perf_counter() - start
     return _loaded[name]
+
+
+def import_seconds() -> dict[str, float]:
+    """How long this process took to import each framework it loaded (the benchmark's import time)."""
+    return dict(_import_seconds)
 
 
 def loaded() -> Iterator[Framework]:

@@ -79,6 +79,33 @@ def _cache_state() -> str:
     return str(cfg.jax_compilation_cache_dir)
 
 
+# XLA compiles every new (op, shape, dtype): the suite's main cost. Counted per process from JAX's
+# own monitoring events; a persistent-cache hit still counts as a compile, with its (short) time.
+_COMPILE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration",
+                   "/jax/core/compile/jaxpr_to_mlir_module_duration",
+                   "/jax/core/compile/backend_compile_duration")
+_compiles: dict[str, float] = {"compiles": 0, "compile_seconds": 0.0, "cache_hits": 0}
+
+
+def _on_duration(event: str, duration_secs: float, **_: str | int) -> None:
+    if event in _COMPILE_EVENTS:
+        _compiles["compile_seconds"] += duration_secs
+        _compiles["compiles"] += event == _COMPILE_EVENTS[-1]
+
+
+def _on_event(event: str, **_: str | int) -> None:
+    _compiles["cache_hits"] += event == "/jax/compilation_cache/cache_hits"
+
+
+jax.monitoring.register_event_duration_secs_listener(_on_duration)
+jax.monitoring.register_event_listener(_on_event)
+
+
+def compile_stats() -> dict[str, float]:
+    """XLA compiles in this process so far: count, seconds (trace + lower + compile), cache hits."""
+    return dict(_compiles)
+
+
 @functools.cache
 def cpu_kernel_state() -> dict[str, Any]:
     """Read off a compiled conv: XLA:CPU runs a plain HLO convolution with its Eigen kernels.

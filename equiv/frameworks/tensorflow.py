@@ -53,6 +53,11 @@ def _onednn() -> bool:
     return bool(_pywrap_util_port.IsMklEnabled())
 
 
+def compile_stats() -> dict[str, float]:
+    """Eager ops run registered kernels: nothing is compiled per shape (equiv uses no tf.function)."""
+    return {}
+
+
 def cpu_kernel_state() -> dict[str, Any]:
     default, why = machine.tf_decision(machine.cpu())
     return {"library": "oneDNN" if _onednn() else "Eigen", "default": default, "decided_by": why}

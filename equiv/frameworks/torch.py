@@ -47,6 +47,11 @@ def environment() -> dict[str, Any]:
     }
 
 
+def compile_stats() -> dict[str, float]:
+    """Eager ATen kernels: nothing is compiled per shape."""
+    return {}
+
+
 def cpu_kernel_state() -> dict[str, Any]:
     """mkldnn (oneDNN) serves float32 CPU convs when enabled; float64 always runs ATen's own kernels."""
     available = bool(torch.backends.mkldnn.is_available())  # type: ignore[no-untyped-call]

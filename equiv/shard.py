@@ -1,0 +1,66 @@
+"""Deterministic, balanced slices of one run, for machines that each run a part (`--equiv-shard K/N`).
+
+A slice holds whole groups (one case, params, dtype and seed: every framework on the same inputs), so
+each shard computes its oracle once per group and pairs its frameworks as one process would. Groups go
+heaviest first to the lightest slice; ties go by name, so every shard computes the same assignment.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+
+def recorded_seconds(report: Path) -> dict[str, float]:
+    """Item id -> seconds it took (oracle, framework and comparison) in an earlier JSON report."""
+    data = json.loads(report.read_text())
+    return {r["id"]: float(sum(r.get("seconds", {}).values())) for r in data.get("results", [])}
+
+
+def weigh(items: Iterable[tuple[str, str]], seconds: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Group -> weight from (item id, group) pairs: recorded seconds, else 1 per item.
+
+    An item the durations do not know (a new case) weighs the mean of those they do.
+    """
+    pairs = list(items)
+    known = [seconds[i] for i, _ in pairs if seconds and i in seconds]
+    fallback = sum(known) / len(known) if known else 1.0
+    weights: dict[str, float] = defaultdict(float)
+    for item_id, group in pairs:
+        weights[group] += seconds.get(item_id, fallback) if seconds else 1.0
+    return dict(weights)
+
+
+def assign(weights: Mapping[str, float], n: int) -> dict[str, int]:
+    """Group -> slice (0-based), greedy: the heaviest group still unplaced to the lightest slice."""
+    loads = [0.0] * n
+    out: dict[str, int] = {}
+    for group in sorted(weights, key=lambda g: (-weights[g], g)):
+        k = min(range(n), key=lambda i: (loads[i], i))
+        out[group] = k
+        loads[k] += weights[group]
+    return out
+
+
+def split(items: list[Any], k: int, n: int,
+          seconds: Mapping[str, float] | None = None) -> tuple[list[Any], list[Any]]:
+    """(kept, dropped) for slice k (1-based) of n pytest items."""
+    groups = [(_item_id(item), group_of(item)) for item in items]
+    slices = assign(weigh(groups, seconds), n)
+    kept = [item for item, (_, g) in zip(items, groups, strict=True) if slices[g] == k - 1]
+    dropped = [item for item, (_, g) in zip(items, groups, strict=True) if slices[g] != k - 1]
+    return kept, dropped
+
+
+def group_of(item: Any) -> str:
+    """The item's xdist_group (equiv's items all have one); its own node id otherwise."""
+    marker = item.get_closest_marker("xdist_group")
+    return str(marker.args[0]) if marker and marker.args else str(item.nodeid)
+
+
+def _item_id(item: Any) -> str:
+    spec = getattr(item, "spec", None)
+    return str(spec.id) if spec is not None else str(item.nodeid)

@@ -73,14 +73,22 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def stress(session: nox.Session) -> None:
-    """The CPU suite under 20 seeds; prints the worst error_ratio per case and dtype (slow)."""
+    """The CPU suite under 20 seeds in one run; prints the worst error_ratio per case and dtype."""
     install_frameworks(session, cuda=False)
-    seeds = [a for a in session.posargs if a.isdigit()] or [str(s) for s in range(1, 21)]
+    seeds = ",".join(a for a in session.posargs if a.isdigit()) or "1-20"
     extra = [a for a in session.posargs if not a.isdigit()]  # e.g. --equiv-cpu-kernels onednn
-    for seed in seeds:
-        pytest_cases(session, "-q", "--equiv-device", "cpu", f"--equiv-seed={seed}",
-                     f"--equiv-report={REPORTS / f'stress-seed{seed}.json'}", *extra)
-    session.run("python", "-m", "equiv.sweep", *(str(REPORTS / f"stress-seed{s}.json") for s in seeds))
+    # One session: each worker compiles a shape once for all seeds (JAX's in-memory cache).
+    pytest_cases(session, "-q", "--equiv-device", "cpu", f"--equiv-seed={seeds}",
+                 f"--equiv-report={REPORTS / 'stress.json'}", *extra)
+    session.run("python", "-m", "equiv.sweep", str(REPORTS / "stress.json"))
+
+
+@nox.session(python=PYTHON)
+def benchmark(session: nox.Session) -> None:
+    """Where the CPU suite's time goes: one process cold and warm, -n 2, -n auto (prints, writes JSON)."""
+    install_frameworks(session, cuda=False)
+    REPORTS.mkdir(exist_ok=True)
+    session.run("python", "-m", "equiv.benchmark", "--out", str(REPORTS / "benchmark.json"), *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -37,10 +37,12 @@ EXPECTATIONS = ("equal", "differs")
 class Params(Mapping[str, Any]):
     """One point of a case's grid: read-only, with attribute access (p.k) and a stable id."""
 
-    __slots__ = ("_values",)
+    __slots__ = ("_values", "_id")
 
     def __init__(self, values: Mapping[str, Any]) -> None:
         object.__setattr__(self, "_values", dict(values))
+        pieces = "-".join(_id_piece(k, v) for k, v in self._values.items())
+        object.__setattr__(self, "_id", pieces or "default")
 
     def __getattr__(self, key: str) -> Any:
         try:
@@ -63,7 +65,7 @@ class Params(Mapping[str, Any]):
     @property
     def id(self) -> str:
         """e.g. "channels_last-L8-k3-s2": strings as themselves, numbers after their name."""
-        return "-".join(_id_piece(k, v) for k, v in self._values.items()) or "default"
+        return str(self._id)
 
     def to_json(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self._values.items()}

@@ -6,6 +6,7 @@ import importlib.util
 import itertools
 import sys
 import traceback
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ CONFIG_KEY = pytest.StashKey[Config]()
 DEFECTS_KEY = pytest.StashKey[tuple[defects.Defect, ...]]()
 DEFINED_KEY = pytest.StashKey[dict[str, set[str]]]()  # case -> every item id it defines
 OUTPUTS_KEY = pytest.StashKey[outputs.Store]()
+PENDING_KEY = pytest.StashKey[Counter[tuple[Any, ...]]]()  # items per pair key not yet run here
 PAIRWISE_KEY = pytest.StashKey[dict[tuple[Any, ...], dict[str, tuple[dict[str, Any], dict[str, Any]]]]]()
 
 
@@ -90,7 +92,29 @@ class CaseItem(pytest.Item):
         # Same group -> same xdist worker (--dist loadgroup): one oracle call for all frameworks.
         self.add_marker(pytest.mark.xdist_group(f"{spec.case_name}-{spec.params.id}-{spec.dtype}-{spec.seed}"))
 
+    @property
+    def pair_key(self) -> tuple[Any, ...]:
+        """Items that share it ran on the same inputs: their frameworks are compared pairwise."""
+        s = self.spec
+        return (s.case_name, s.variant.name, s.params.id, s.dtype, s.device, s.seed)
+
     def runtest(self) -> None:
+        try:
+            self._run()
+        finally:
+            self._forget_outputs()
+
+    def _forget_outputs(self) -> None:
+        """Free the outputs kept for pairing once every item of this key has run in this process."""
+        if PENDING_KEY not in self.config.stash:
+            self.config.stash[PENDING_KEY] = Counter(
+                i.pair_key for i in self.session.items if isinstance(i, CaseItem))
+        pending = self.config.stash[PENDING_KEY]
+        pending[self.pair_key] -= 1
+        if pending[self.pair_key] <= 0:
+            self.config.stash.get(PAIRWISE_KEY, {}).pop(self.pair_key, None)
+
+    def _run(self) -> None:
         cfg = self.config.stash[CONFIG_KEY]
         try:
             result = runner.run(self.spec, cfg)
@@ -141,7 +165,7 @@ class CaseItem(pytest.Item):
         """Compare with the other frameworks' results for the same inputs seen in this process."""
         s = self.spec
         seen = self.config.stash.setdefault(PAIRWISE_KEY, {})
-        key = (s.case_name, s.variant.name, s.params.id, s.dtype, s.device, s.seed)
+        key = self.pair_key
         mine = (result.outputs, result.allowed)
         for other, theirs in seen.setdefault(key, {}).items():
             paired = compare.pair(*mine, *theirs)

@@ -94,3 +94,32 @@ def default_jax_cache() -> Path:
         return Path(os.environ["EQUIV_JAX_CACHE"])
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "equiv" / "jax"
+
+
+# The thread pools each framework sizes from these (torch and oneDNN: OpenMP; TensorFlow: its own).
+THREAD_VARS: tuple[str, ...] = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+                                "TF_NUM_INTEROP_THREADS")
+
+
+def worker_threads(env: Any = os.environ, cores: int | None = None) -> int | None:
+    """Threads for this pytest-xdist worker's pools: its share of the cores; None outside xdist.
+
+    Each framework sizes its thread pools to every core it sees, so n workers each running n-thread
+    pools oversubscribe the machine (torch's OpenMP threads spin while they wait: 1 s of torch calls
+    in one process took 9 s in two workers on two cores).
+    """
+    count = env.get("PYTEST_XDIST_WORKER_COUNT")
+    if not count or not count.isdigit() or int(count) < 1:
+        return None
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // int(count))
+
+
+def share_cores(env: Any = os.environ) -> int | None:
+    """Size an xdist worker's thread pools before any framework is imported; the threads, or None."""
+    threads = worker_threads(env)
+    if threads is not None:
+        for var in THREAD_VARS:
+            env.setdefault(var, str(threads))  # a user's own setting wins
+    return threads

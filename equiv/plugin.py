@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 import warnings
@@ -82,6 +83,12 @@ def pytest_configure(config: pytest.Config) -> None:
     except defects.DefectFileError as e:
         raise pytest.UsageError(str(e)) from None
     machine.pin(cfg.cpu_kernels, cfg.jax_cache)  # before any framework import; workers inherit it
+    config.stash[THREADS_KEY] = machine.share_cores()  # an xdist worker's share (else no change)
+    if getattr(config.option, "tx", None) and config.option.dist not in ("loadgroup", "no"):
+        warnings.warn(pytest.PytestConfigWarning(
+            f"--dist {config.option.dist} splits equiv's groups across workers, and frameworks are "
+            "paired only within a worker: the pairwise table will miss pairs. Use --dist loadgroup "
+            "(the default with -n)."), stacklevel=1)
     # A broken case file is one collection error; every other case still runs (exit code stays 1).
     config.option.continue_on_collection_errors = True
     config.pluginmanager.register(EquivSession(config, cfg), "equiv-session")
@@ -95,6 +102,29 @@ def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] 
     return None
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config) -> Generator[None, object, object]:
+    """`-n N` without `--dist`: deal whole groups (loadgroup), before xdist picks `load` for it.
+
+    Each group is every framework on one input; a worker pairs the frameworks it ran, so `load`,
+    which splits groups, would leave pairs out of the report without a word.
+    """
+    option = config.option
+    if getattr(option, "numprocesses", None) and option.dist == "no" and not option.distload:
+        option.dist = "loadgroup"
+    return (yield)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """--dist loadgroup (what equiv's items need) with bookkeeping linear in the items."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from equiv.schedule import GroupScheduling
+
+    return GroupScheduling(config, log)
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile | None:
     if file_path.suffix != ".py" or file_path.name.startswith(("_", "conftest")):
         return None
@@ -102,6 +132,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile |
     if any(file_path.is_relative_to(Path(root)) for root in roots):
         return CaseFile.from_parent(parent, path=file_path)
     return None
+
+
+THREADS_KEY = pytest.StashKey[int | None]()  # None: the frameworks size their own pools
 
 
 class KnownDefectWarning(pytest.PytestWarning):
@@ -146,6 +179,9 @@ class EquivSession:
         finally:
             self.collection_seconds += time.perf_counter() - start
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        gc.freeze()  # the items live until the end: full collections need not rescan them
+
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         if self.cfg.shard is None:
             return
@@ -174,6 +210,7 @@ class EquivSession:
                               case_files)
         timing = {
             "collection_seconds": self.collection_seconds,
+            "threads": self.config.stash[THREADS_KEY],
             "import_seconds": frameworks.import_seconds(),
             "compile": {fw.name: fw.compile_stats() for fw in frameworks.loaded() if fw.compile_stats()},
         }

@@ -95,6 +95,7 @@ class Reporter:
         t = self.timing
         t["processes"] += 1
         t["collection_seconds"] += timing["collection_seconds"]
+        t.setdefault("threads", []).append(timing["threads"])  # per process: its thread pools' size
         for name, seconds in timing["import_seconds"].items():
             t["import_seconds"][name] = t["import_seconds"].get(name, 0.0) + seconds
         for name, stats in timing["compile"].items():

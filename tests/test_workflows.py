@@ -170,11 +170,23 @@ def gpu_problems(doc: dict) -> list[str]:
     if "pull_request" in on or "pull_request_target" in on:
         problems.append("GPU (self-hosted) workflow must not run on pull requests")
 
-    for name, job in (doc.get("jobs") or {}).items():
+    jobs = doc.get("jobs") or {}
+    shards = {n: j for n, j in jobs.items() if any("nox -s equivalence" in str(st.get("run", ""))
+                                                     for st in j.get("steps") or [])}
+    for name, job in shards.items():
         labels = job.get("runs-on")
         labels = [labels] if isinstance(labels, str) else list(labels or [])
         if not {"self-hosted", "gpu"} <= set(labels):
             problems.append(f"job {name} does not run on [self-hosted, ..., gpu]")
+        strategy = job.get("strategy") or {}
+        matrix = strategy.get("matrix") or {}
+        if sorted(matrix.get("framework") or []) != ["jax", "tensorflow", "torch"]:
+            problems.append(f"job {name} does not fan out over a framework matrix of all three")
+        if not matrix.get("gpu") or "${{ matrix.gpu }}" not in labels:
+            problems.append(f"job {name} does not fan out over GPU runner labels (matrix.gpu in runs-on)")
+        if strategy.get("fail-fast") is not False:
+            problems.append(f"job {name}: fail-fast must be false (one framework must not cancel the rest)")
+    problems += _merge_problems(jobs, shards)
 
     nox_runs = [s for s in run_scripts(doc) if "nox -s equivalence" in s]
     if not nox_runs:
@@ -187,6 +199,9 @@ def gpu_problems(doc: dict) -> list[str]:
             "--equiv-device cuda",
             "--equiv-require-device cuda",
             "--equiv-markdown reports/matrix.md",
+            '--equiv-framework "$FRAMEWORK"',
+            '--equiv-label "$GPU_LABEL"',
+            "--equiv-outputs reports/outputs.npz",
         ):
             if flag not in posargs:
                 problems.append(f"`nox -s equivalence` run lacks `{flag}`")
@@ -208,21 +223,50 @@ def gpu_problems(doc: dict) -> list[str]:
         if "-f reports/matrix.md" not in s["run"]:
             problems.append("step-summary step does not check that matrix.md exists")
 
+    shard_steps = [st for job in shards.values() for st in job.get("steps") or []]
     uploads = [
-        s for s in steps(doc) if str(s.get("uses", "")).startswith("actions/upload-artifact@")
+        s for s in shard_steps if str(s.get("uses", "")).startswith("actions/upload-artifact@")
     ]
     if not uploads:
         problems.append("no actions/upload-artifact step")
     for s in uploads:
         path = str((s.get("with") or {}).get("path", ""))
         whole_dir = re.search(r"(^|\s)reports/?\s*$", path, re.M)
-        for report in ("reports/equivalence.json", "reports/junit.xml", "reports/matrix.md"):
+        if "matrix.framework" not in str((s.get("with") or {}).get("name", "")):
+            problems.append("shard upload's artifact name does not name its framework: shards overwrite")
+        for report in ("reports/equivalence.json", "reports/outputs.npz", "reports/junit.xml",
+                       "reports/matrix.md"):
             if report not in path and not whole_dir:
                 problems.append(f"upload does not include {report}")
         if not is_always(s):
             problems.append("upload step is not `if: always()`")
         if "retention-days" not in (s.get("with") or {}):
             problems.append("upload step has no retention-days")
+    return problems
+
+
+def _merge_problems(jobs: dict, shards: dict) -> list[str]:
+    """A job after the shards merges their reports, whatever they did, and publishes the matrix."""
+    merges = {n: j for n, j in jobs.items()
+              if any("python -m equiv.merge" in str(st.get("run", "")) for st in j.get("steps") or [])}
+    if not merges:
+        return ["no job runs `python -m equiv.merge` on the shards' reports"]
+    problems = []
+    for name, job in merges.items():
+        needs = job.get("needs")
+        needs = [needs] if isinstance(needs, str) else list(needs or [])
+        if not set(shards) <= set(needs):
+            problems.append(f"merge job {name} does not need the shard jobs {sorted(shards)}")
+        if "always()" not in str(job.get("if", "")):
+            problems.append(f"merge job {name} is not `if: always()`: a failed shard would hide the matrix")
+        job_steps = job.get("steps") or []
+        if not any(str(st.get("uses", "")).startswith("actions/download-artifact@") for st in job_steps):
+            problems.append(f"merge job {name} downloads no artifacts")
+        script = " ".join(re.sub(r"\\\n\s*", " ", str(st.get("run", ""))) for st in job_steps)
+        if "--markdown reports/merged.md" not in script:
+            problems.append(f"merge job {name} writes no reports/merged.md")
+        if not re.search(r"reports/merged\.md\s*>>\s*\"?\$\{?GITHUB_STEP_SUMMARY", script):
+            problems.append(f"merge job {name} does not append the merged matrix to $GITHUB_STEP_SUMMARY")
     return problems
 
 
@@ -414,6 +458,33 @@ def test_check_jsonschema_catches_schema_error(tmp_path: Path, edit):
             ('cat reports/matrix.md >> "$GITHUB_STEP_SUMMARY"', "cat reports/matrix.md"),
             "GITHUB_STEP_SUMMARY",
             id="no-summary",
+        ),
+        pytest.param(
+            ("        framework: [torch, tensorflow, jax]\n", "        framework: [torch, jax]\n"),
+            "framework matrix",
+            id="framework-missing-from-matrix",
+        ),
+        pytest.param(("      fail-fast: false\n", ""), "fail-fast", id="fail-fast"),
+        pytest.param(
+            ("            --equiv-outputs reports/outputs.npz \\\n", ""),
+            "--equiv-outputs",
+            id="no-outputs-for-cross-shard-pairs",
+        ),
+        pytest.param(
+            ("    if: always()\n    runs-on: ubuntu-latest", "    runs-on: ubuntu-latest"),
+            "always()",
+            id="merge-skipped-when-a-shard-fails",
+        ),
+        pytest.param(
+            ('cat reports/merged.md >> "$GITHUB_STEP_SUMMARY"', "cat reports/merged.md"),
+            "merged matrix",
+            id="merged-matrix-not-published",
+        ),
+        pytest.param(
+            ("          name: gpu-equivalence-${{ matrix.gpu }}-${{ matrix.framework }}\n",
+             "          name: gpu-equivalence-${{ matrix.gpu }}\n"),
+            "shards overwrite",
+            id="shard-artifacts-collide",
         ),
     ],
 )

@@ -44,6 +44,7 @@ def environment() -> dict[str, Any]:
         "cudnn": cudnn,
         "precision": precision_state(),
         "cpu_kernels": cpu_kernel_state(),
+        "threads": torch.get_num_threads(),  # intra-op (OpenMP) threads of this process
     }
 
 

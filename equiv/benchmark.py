@@ -1,0 +1,188 @@
+"""Where the suite's time goes: runs the CPU suite several ways and prints (and writes) the figures.
+
+    python -m equiv.benchmark [--runs serial-cold,serial-warm,n2,nauto] [--out FILE] [-- PYTEST ARGS]
+
+Each run is a fresh `pytest cases` process; its JSON report gives the time inside each framework's
+calls, the oracle, collection, imports and JAX's compiles. All runs share one JAX compilation cache,
+new and empty at the start, so `serial-cold` compiles everything and the runs after it find it warm.
+
+Figures (per run): wall; seconds inside framework calls per framework; oracle, comparison, collection
+and import seconds; the overhead ratio, wall / ((framework calls + imports) / processes), which is 1
+when every second of every process is spent inside the frameworks; items per second; JAX compiles,
+their seconds and persistent-cache hits. Across runs: the speed-up of -n 2 and -n auto over one warm
+process, and JAX's warm share (JAX seconds warm / cold).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+RUNS: dict[str, list[str]] = {
+    "serial-cold": ["-p", "no:xdist"],
+    "serial-warm": ["-p", "no:xdist"],
+    "n2": ["-n", "2", "--dist", "loadgroup"],
+    "nauto": ["-n", "auto", "--dist", "loadgroup"],
+    "stress": ["-n", "auto", "--dist", "loadgroup", "--equiv-seed", "1-20"],  # nox -s stress's run
+}
+DEFAULT_RUNS = ("serial-cold", "serial-warm", "n2", "nauto")
+
+
+def figures(report: dict[str, Any], wall: float, workers: int) -> dict[str, Any]:
+    """The figures of one run, from its JSON report and its measured wall time."""
+    per_fw: dict[str, float] = defaultdict(float)
+    totals: dict[str, float] = defaultdict(float)
+    outcomes: dict[str, int] = defaultdict(int)
+    for r in report["results"]:
+        outcomes[r["outcome"]] += 1
+        seconds = r.get("seconds", {})
+        per_fw[r["framework"]] += seconds.get("framework", 0.0)
+        for part in ("oracle", "framework", "compare"):
+            totals[part] += seconds.get(part, 0.0)
+    timing = report.get("timing", {})
+    imports = sum(timing.get("import_seconds", {}).values())
+    inside = totals["framework"] + imports
+    items = len(report["results"])
+    return {
+        "wall_seconds": wall,
+        "workers": workers,
+        "items": items,
+        "outcomes": dict(outcomes),
+        "items_per_second": items / wall if wall else None,
+        "framework_seconds": dict(sorted(per_fw.items())),
+        "framework_seconds_total": totals["framework"],
+        "oracle_seconds": totals["oracle"],
+        "compare_seconds": totals["compare"],
+        "collection_seconds": timing.get("collection_seconds"),
+        "import_seconds": timing.get("import_seconds", {}),
+        "processes": timing.get("processes"),
+        "overhead_ratio": wall / (inside / workers) if inside else None,
+        "jax_compile": timing.get("compile", {}).get("jax", {}),
+    }
+
+
+def run_one(name: str, extra: list[str], cache: Path, folder: Path) -> dict[str, Any]:
+    report_path = folder / f"benchmark-{name}.json"
+    command = [sys.executable, "-m", "pytest", "cases", "-q", "-p", "no:cacheprovider", "--equiv-device",
+               "cpu", f"--equiv-jax-cache={cache}", f"--equiv-report={report_path}", *RUNS[name], *extra]
+    print(f"[{name}] {' '.join(command[1:])}", flush=True)
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    last = (done.stdout.strip().splitlines() or ["(no output)"])[-1]
+    print(f"[{name}] exit {done.returncode} in {wall:.1f} s: {last}", flush=True)
+    if not report_path.is_file():
+        sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
+        raise SystemExit(f"[{name}] wrote no report; its output is above")
+    workers = _workers(RUNS[name] + extra)
+    return {"command": command[1:], "exit_code": done.returncode,
+            **figures(json.loads(report_path.read_text()), wall, workers)}
+
+
+def _workers(args: list[str]) -> int:
+    if "-n" not in args:
+        return 1
+    value = args[args.index("-n") + 1]
+    return (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) \
+        if value in ("auto", "logical") else int(value)
+
+
+def summary(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    def wall(name: str) -> float | None:
+        return runs[name]["wall_seconds"] if name in runs else None
+
+    def jax(name: str) -> float | None:
+        return runs[name]["framework_seconds"].get("jax") if name in runs else None
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return a / b if a is not None and b else None
+
+    return {
+        "speedup_n2": ratio(wall("serial-warm"), wall("n2")),
+        "speedup_nauto": ratio(wall("serial-warm"), wall("nauto")),
+        "jax_warm_share": ratio(jax("serial-warm"), jax("serial-cold")),
+    }
+
+
+def table(runs: dict[str, dict[str, Any]], summed: dict[str, Any]) -> list[str]:
+    def f(value: Any, spec: str = ".1f") -> str:
+        return "-" if value is None else format(value, spec)
+
+    names = list(runs)
+    rows: list[tuple[str, ...]] = [("", *names)]
+
+    def add(label: str, get: Any, spec: str = ".1f") -> None:
+        rows.append((label, *(f(get(runs[n]), spec) for n in names)))
+
+    add("wall s", lambda r: r["wall_seconds"])
+    add("workers", lambda r: r["workers"], "d")
+    add("items", lambda r: r["items"], "d")
+    add("items/s", lambda r: r["items_per_second"])
+    for fw in sorted({fw for r in runs.values() for fw in r["framework_seconds"]}):
+        add(f"in {fw} calls s", lambda r, fw=fw: r["framework_seconds"].get(fw))
+    add("oracle s", lambda r: r["oracle_seconds"])
+    add("compare s", lambda r: r["compare_seconds"])
+    add("collection s", lambda r: r["collection_seconds"])
+    add("imports s", lambda r: sum(r["import_seconds"].values()))
+    add("overhead ratio", lambda r: r["overhead_ratio"], ".2f")
+    add("jax compiles", lambda r: r["jax_compile"].get("compiles"), ".0f")
+    add("jax compile s", lambda r: r["jax_compile"].get("compile_seconds"))
+    add("jax cache hits", lambda r: r["jax_compile"].get("cache_hits"), ".0f")
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths,
+                                                                                       strict=True)))
+             for row in rows]
+    lines += [f"speed-up of -n 2 over one warm process: {f(summed['speedup_n2'], '.2f')}x",
+              f"speed-up of -n auto over one warm process: {f(summed['speedup_nauto'], '.2f')}x",
+              f"JAX seconds, warm cache / cold: {f(summed['jax_warm_share'], '.2f')}"]
+    return lines
+
+
+def main(argv: list[str]) -> int:
+    own, _, extra = (argv[: argv.index("--")], None, argv[argv.index("--") + 1:]) if "--" in argv \
+        else (argv, None, [])
+    parser = argparse.ArgumentParser(prog="python -m equiv.benchmark", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", default=",".join(DEFAULT_RUNS),
+                        help=f"comma-separated, in order, from {', '.join(RUNS)} (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("reports/benchmark.json"))
+    parser.add_argument("--jax-cache", type=Path, help="use this JAX cache directory as it is (default: a "
+                        "new, empty one, so that the first run is cold)")
+    args = parser.parse_args(own)
+    names = [n.strip() for n in args.runs.split(",") if n.strip()]
+    unknown = [n for n in names if n not in RUNS]
+    if unknown or not names:
+        parser.error(f"--runs: unknown run(s) {', '.join(unknown) or '(none given)'}; choose from "
+                     f"{', '.join(RUNS)}")
+    runs: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="equiv-bench-") as tmp:
+        cache = args.jax_cache or Path(tmp) / "jax-cache"  # new and empty: the first run is cold
+        for name in names:  # each run's own report goes beside --out
+            runs[name] = run_one(name, extra, cache, args.out.parent)
+    summed = summary(runs)
+    lines = table(runs, summed)
+    print("\n".join(lines))
+    machine = _machine()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"machine": machine, "pytest_args": extra, "runs": runs,
+                                    "summary": summed}, indent=1) + "\n")
+    print(f"machine: {machine['cpu']['model']}, {machine['cpu']['cores']} cores; wrote {args.out}")
+    return 0 if all(r["exit_code"] == 0 for r in runs.values()) else 1
+
+
+def _machine() -> dict[str, Any]:
+    from equiv import frameworks, machine
+
+    return {"cpu": machine.cpu(), "python": sys.version.split()[0],
+            "versions": {n: frameworks.installed_version(n) for n in frameworks.NAMES}}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

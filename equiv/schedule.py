@@ -1,0 +1,52 @@
+"""pytest-xdist's loadgroup scheduling, made to keep equiv's groups together and to scale.
+
+Two problems with xdist 3.8's own:
+- It learns an item's group from an `@group` suffix that workers append to node ids. Since pytest
+  9.2 node ids are structured and that suffix no longer sticks (pytest-dev/pytest-xdist#1386, open),
+  so groups are silently split: frameworks on one input land on different workers and go unpaired.
+  Here the group is read off equiv's own item ids, which name it: `path::variant[fw-device-dtype-
+  params]` belongs to group `path[dtype-params]`, the same for every framework and device.
+- After every item it recounts the pending items of every group a worker was ever given: O(n^2),
+  4 s of the controlling process's CPU for the 5,000-item CPU suite, taken from the workers on a
+  2-core machine. Here a group is forgotten once all its items have reported.
+What is sent to which worker, and when, is otherwise xdist's own.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from xdist.scheduler import LoadGroupScheduling
+
+# An equiv item id: file::variant[framework-device-dtype-params], where only params may hold '-'.
+_ITEM = re.compile(r"^(?P<path>[^:]+\.py)::[^\[\]]+\[(?:[^-\]]+)-(?:[^-\]]+)-(?P<rest>[^\]]+)\](?:@.*)?$")
+
+
+def group_of(nodeid: str) -> str | None:
+    """The group of an equiv item's node id (dtype, params and seed of one case), else None."""
+    m = _ITEM.match(nodeid)
+    return f"{m['path']}[{m['rest']}]" if m else None
+
+
+class GroupScheduling(LoadGroupScheduling):  # type: ignore[misc]  # xdist is untyped
+    def __init__(self, config: Any, log: Any = None) -> None:
+        super().__init__(config, log)
+        root = Path(config.rootpath)
+        # Node ids are relative to the rootdir; only items of case files are read as equiv's.
+        self._case_dirs = tuple(
+            f"{Path(p).resolve().relative_to(root).as_posix()}/" if Path(p).resolve().is_relative_to(root)
+            else "" for p in config.getini("equiv_cases"))
+
+    def _split_scope(self, nodeid: str) -> str:
+        ours = any(nodeid.startswith(d) for d in self._case_dirs if d)
+        group = group_of(nodeid) if ours else None
+        return group if group is not None else str(super()._split_scope(nodeid))
+
+    def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None:
+        scope = self._split_scope(self.registered_collections[node][item_index])
+        super().mark_test_complete(node, item_index, duration)
+        work = self.assigned_work.get(node, {})
+        if scope in work and all(work[scope].values()):
+            del work[scope]  # done: it counts no pending item, and xdist never looks at it again

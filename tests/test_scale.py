@@ -1,0 +1,280 @@
+"""Running the suite faster and wider: seeds in one session, worker threads, shards and their merge."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from equiv import benchmark, machine, merge, outputs, schedule, shard
+from equiv.config import OptionError, seed_list
+
+pytest_plugins = ["pytester"]
+pytestmark = pytest.mark.usefixtures("frameworks_imported_before_pytester")
+
+# Six groups (layout x L, per dtype) so that shards have something to balance.
+CASE = '''
+"""A conv with a bias equals the oracle (a small claim for the sharding and merge tests)."""
+from equiv import Case, conv_inputs, oracle
+
+case = Case(grid={"layout": ["channels_last", "channels_first"], "L": [5, 6, 7]})
+
+@case.inputs
+def draw(rng, p):
+    return conv_inputs(rng, layout=p.layout, spatial=[p.L], kernel=[3], channels=2, out_channels=3)
+
+@case.oracle
+def expected(p, x, w, b):
+    return oracle.conv(x, w, b, padding="same", layout=p.layout)
+
+@case.variant
+def native(fw, p, x, w, b):
+    return fw.conv(x, w, b, padding="same", layout=p.layout)
+'''
+FRAMEWORKS = "torch,jax"  # both import once per test process (see conftest); TensorFlow would be slow
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeini("[pytest]\nequiv_cases = cases\n")
+    (pytester.path / "cases").mkdir()
+    (pytester.path / "cases" / "biased_conv.py").write_text(CASE)
+    return pytester
+
+
+def run(p: pytest.Pytester, name: str, *args: str, frameworks: str = FRAMEWORKS) -> dict[str, Any]:
+    """Run the CPU suite in process, keeping outputs; return its JSON report."""
+    result = p.runpytest_inprocess("-p", "no:cacheprovider", "--equiv-device", "cpu", "--equiv-framework",
+                                   frameworks, f"--equiv-report={name}.json", f"--equiv-outputs={name}.npz",
+                                   *args)
+    assert result.ret == 0, result.stdout.str()
+    return dict(json.loads((p.path / f"{name}.json").read_text()))
+
+
+def comparable(report: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Results and pairwise rows as sorted JSON, without what may differ between runs (times)."""
+    results = sorted(json.dumps({k: v for k, v in r.items() if k not in ("seconds", "label")}, sort_keys=True)
+                     for r in report["results"])
+    pairs = sorted(json.dumps(p, sort_keys=True) for p in report["pairwise"])
+    return results, pairs
+
+
+# -- seeds -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("text", "seeds"), [("3", (3,)), ("1-3", (1, 2, 3)), ("1,5,1", (1, 5)),
+                                              ("0-1,4", (0, 1, 4))])
+def test_seed_lists(text: str, seeds: tuple[int, ...]) -> None:
+    assert seed_list(text) == seeds
+
+
+@pytest.mark.parametrize("text", ["a", "3-1", "", "-2", "1-"])
+def test_a_bad_seed_list_names_the_option(text: str) -> None:
+    with pytest.raises(OptionError, match="--equiv-seed"):
+        seed_list(text)
+
+
+def test_several_seeds_in_one_session_see_the_inputs_of_separate_runs(suite: pytest.Pytester) -> None:
+    both = run(suite, "both", "--equiv-seed", "1-2", "-p", "no:xdist")
+    ids = {r["id"] for r in both["results"]}
+    assert "biased_conv::native[jax-cpu-float32-channels_last-L5-seed2]" in ids
+    assert both["environment"]["seed"] == [1, 2]
+    for seed in (1, 2):
+        alone = run(suite, f"seed{seed}", "--equiv-seed", str(seed), "-p", "no:xdist")
+        mine = [dict(r, id=r["id"].replace(f"-seed{seed}]", "]"))
+                for r in both["results"] if r["seed"] == seed]
+        assert comparable({"results": mine, "pairwise": []})[0] == comparable(alone)[0]
+        assert [p for p in both["pairwise"] if p["seed"] == seed] != []
+
+
+# -- threads ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("count", "cores", "expected"), [
+    (None, 2, None),  # one process: the frameworks' own defaults
+    ("2", 2, 1), ("2", 8, 4), ("3", 8, 2), ("4", 2, 1),  # more workers than cores: one thread each
+])
+def test_each_worker_gets_its_share_of_the_cores(count: str | None, cores: int, expected: int | None) -> None:
+    env = {"PYTEST_XDIST_WORKER_COUNT": count} if count else {}
+    assert machine.worker_threads(env, cores) == expected
+
+
+def test_workers_size_their_thread_pools_to_their_share(suite: pytest.Pytester,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", *machine.THREAD_VARS):
+        monkeypatch.delenv(var, raising=False)  # this test may itself run in an xdist worker
+    report = suite.path / "r.json"
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider", "--equiv-device", "cpu",
+                                        "--equiv-framework", "torch", "-n", "2", f"--equiv-report={report}")
+    assert result.ret == 0, result.stdout.str()
+    data = json.loads(report.read_text())
+    share = max(1, len(os.sched_getaffinity(0)) // 2)
+    assert data["environment"]["frameworks"]["torch"]["threads"] == share
+    assert sorted(data["timing"]["threads"], key=str) == [share, share, None]  # controller: defaults
+
+
+# -- xdist groups ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(("nodeid", "group"), [
+    ("cases/a.py::native[torch-cpu-float32-channels_last-L5]", "cases/a.py[float32-channels_last-L5]"),
+    ("cases/a.py::native[jax-cuda-float32-channels_last-L5]", "cases/a.py[float32-channels_last-L5]"),
+    ("cases/a.py::other[jax-cpu-float64-k3-seed2]@cases-k3", "cases/a.py[float64-k3-seed2]"),
+    ("cases/a.py::native", None),
+])
+def test_an_items_group_is_read_off_its_id(nodeid: str, group: str | None) -> None:
+    assert schedule.group_of(nodeid) == group
+
+
+def test_workers_run_whole_groups_so_every_pair_is_made(suite: pytest.Pytester) -> None:
+    """xdist's own loadgroup splits groups under pytest 9.2 (pytest-dev/pytest-xdist#1386)."""
+    serial = run(suite, "one", "-p", "no:xdist")
+    for _ in range(2):  # the split, where it happens, depends on timing
+        parallel = run(suite, "two", "-n", "2")
+        assert comparable(parallel) == comparable(serial)
+
+
+# -- shards ----------------------------------------------------------------------------------------
+def test_assignment_is_deterministic_and_balanced() -> None:
+    rng = np.random.default_rng(0)
+    weights = {f"g{i}": float(w) for i, w in enumerate(rng.integers(1, 20, size=40))}
+    first = shard.assign(weights, 3)
+    assert first == shard.assign(dict(reversed(list(weights.items()))), 3)  # order does not matter
+    assert set(first) == set(weights) and set(first.values()) == {0, 1, 2}
+    loads = [sum(w for g, w in weights.items() if first[g] == k) for k in range(3)]
+    assert max(loads) - min(loads) <= max(weights.values())  # greedy's guarantee
+
+
+def test_recorded_durations_weigh_groups_and_new_items_weigh_the_mean() -> None:
+    seconds = {"a1": 3.0, "a2": 1.0, "b1": 2.0}
+    assert shard.weigh([("a1", "A"), ("a2", "A"), ("b1", "B"), ("c1", "C")], seconds) == {
+        "A": 4.0, "B": 2.0, "C": 2.0}
+    assert shard.weigh([("a1", "A"), ("a2", "A"), ("c1", "C")]) == {"A": 2.0, "C": 1.0}
+
+
+def test_shards_partition_the_items_in_whole_groups(suite: pytest.Pytester) -> None:
+    whole = run(suite, "all", "-p", "no:xdist")
+    parts = [run(suite, f"s{k}", "--equiv-shard", f"{k}/3", "-p", "no:xdist") for k in (1, 2, 3)]
+    ids = [[r["id"] for r in p["results"]] for p in parts]
+    assert all(ids) and sorted(sum(ids, [])) == sorted(r["id"] for r in whole["results"])
+    for part in parts:  # every framework of one input in the same shard: pairs stay within it
+        groups: dict[tuple[Any, ...], set[str]] = {}
+        for r in part["results"]:
+            key = (r["params"]["layout"], r["params"]["L"], r["dtype"])
+            groups.setdefault(key, set()).add(r["framework"])
+        assert all(fws == {"torch", "jax"} for fws in groups.values())
+    assert {p["environment"]["shard"] for p in parts} == {"1/3", "2/3", "3/3"}
+
+
+@pytest.mark.parametrize("value", ["0/2", "3/2", "2", "a/b"])
+def test_a_bad_shard_is_a_usage_error(suite: pytest.Pytester, value: str) -> None:
+    result = suite.runpytest_inprocess("--equiv-shard", value, "--collect-only")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--equiv-shard" in result.stderr.str()
+
+
+# -- merge -----------------------------------------------------------------------------------------
+def test_merged_shards_equal_the_unsharded_run(suite: pytest.Pytester, capsys: Any) -> None:
+    whole = run(suite, "all", "-p", "no:xdist")  # one process: every pair is made
+    halves = [(FRAMEWORKS, "--equiv-shard", "1/2"), (FRAMEWORKS, "--equiv-shard", "2/2")]
+    for prefix, slices in (("s", halves),
+                           ("f", [("torch",), ("jax",)])):  # as the GPU workflow's matrix splits it
+        names = [f"{prefix}{i}" for i in range(len(slices))]
+        for name, (frameworks, *args) in zip(names, slices, strict=True):
+            run(suite, name, *args, "-n", "2", frameworks=frameworks)
+        out = suite.path / f"merged-{prefix}.json"
+        code = merge.main([str(suite.path / f"{n}.json") for n in names] + ["--out", str(out)])
+        assert code == 0, capsys.readouterr().out
+        merged = json.loads(out.read_text())
+        assert comparable(merged) == comparable(whole), prefix
+    assert "jax-torch" in capsys.readouterr().out  # the merged matrix names the worst pair
+
+
+def test_merging_a_shard_twice_names_both_files(suite: pytest.Pytester, capsys: Any) -> None:
+    run(suite, "a", "-p", "no:xdist")
+    report = str(suite.path / "a.json")
+    assert merge.main([report, report]) == 2
+    err = capsys.readouterr().err
+    assert "must not overlap" in err and "--equiv-label" in err
+
+
+def test_labels_compare_two_runs_and_catch_a_planted_difference(suite: pytest.Pytester, capsys: Any) -> None:
+    run(suite, "a", "-p", "no:xdist", "--equiv-label", "first")
+    run(suite, "b", "-p", "no:xdist", "--equiv-label", "second")
+    stored = outputs.load(suite.path / "b.npz")
+    item = "biased_conv::native[torch-cpu-float32-channels_first-L6]"
+    outs, allowed = stored[item]
+    outs["out"] = outs["out"] + 4 * allowed["out"]  # a second machine 4 bounds away from the first
+    store = outputs.Store()
+    for item_id, (o, a) in stored.items():
+        store.add(item_id, o, a)
+    store.write(suite.path / "b.npz")
+    merged, notes = merge.merge([merge.load(suite.path / "a.json"), merge.load(suite.path / "b.json")])
+    assert not notes
+    across = [p for p in merged["pairwise"] if p.get("labels")]
+    assert {frozenset(p["labels"]) for p in across} == {frozenset({"first", "second"})}
+    same_fw = [p for p in across if p["frameworks"] == ["torch", "torch"]]
+    planted = [p for p in same_fw if p["params"] == {"layout": "channels_first", "L": 6}
+               and p["dtype"] == "float32"]
+    assert len(planted) == 1 and planted[0]["max_error_ratio"] == pytest.approx(2.0, rel=1e-6)
+    assert all(p["max_error_ratio"] == 0 for p in same_fw if p is not planted[0])  # same CPU, same bits
+    lines = merge.MergedReporter(merged).terminal_lines()
+    assert any("torch/cpu@first" in line and "torch/cpu@second" in line for line in lines)
+    assert any("torch@first-torch@second float32 2" in line for line in lines)
+
+
+def test_a_report_without_outputs_is_paired_only_within_itself(suite: pytest.Pytester) -> None:
+    for name, fw in (("t", "torch"), ("j", "jax")):
+        result = suite.runpytest_inprocess("-p", "no:cacheprovider", "--equiv-device", "cpu", "-p",
+                                           "no:xdist", "--equiv-framework", fw, f"--equiv-report={name}.json")
+        assert result.ret == 0
+    merged, notes = merge.merge([merge.load(suite.path / "t.json"), merge.load(suite.path / "j.json")])
+    assert merged["pairwise"] == [] and len(notes) == 2 and "--equiv-outputs" in notes[0]
+
+
+def test_merge_rejects_a_file_that_is_no_report(tmp_path: Path, capsys: Any) -> None:
+    (tmp_path / "x.json").write_text('{"a": 1}')
+    assert merge.main([str(tmp_path / "x.json")]) == 2
+    assert "not an equiv report" in capsys.readouterr().err
+
+
+def test_outputs_round_trip_any_id(tmp_path: Path) -> None:
+    store = outputs.Store()
+    store.add("c::v[a/b|c-seed1]", {"dx": np.arange(3.0), "db": np.ones(2, np.float32)},
+              {"dx": np.zeros(3), "db": np.ones(2)})
+    store.write(tmp_path / "o.npz")
+    back = outputs.load(tmp_path / "o.npz")
+    assert list(back) == ["c::v[a/b|c-seed1]"]
+    assert back["c::v[a/b|c-seed1]"][0]["db"].dtype == np.float32
+    np.testing.assert_array_equal(back["c::v[a/b|c-seed1]"][0]["dx"], np.arange(3.0))
+
+
+# -- benchmark -------------------------------------------------------------------------------------
+def test_benchmark_figures_from_a_report() -> None:
+    report = {
+        "results": [
+            {"framework": "jax", "outcome": "passed",
+             "seconds": {"oracle": 1.0, "framework": 6.0, "compare": 0.5}},
+            {"framework": "torch", "outcome": "passed",
+             "seconds": {"oracle": 0.0, "framework": 2.0, "compare": 0.5}},
+            {"framework": "torch", "outcome": "skipped", "seconds": {"oracle": 0.0}},
+        ],
+        "timing": {"collection_seconds": 0.3, "import_seconds": {"jax": 1.0, "torch": 1.0}, "processes": 2,
+                   "compile": {"jax": {"compiles": 4, "compile_seconds": 3.0, "cache_hits": 1}}},
+    }
+    f = benchmark.figures(report, wall=12.0, workers=2)
+    assert f["framework_seconds"] == {"jax": 6.0, "torch": 2.0}
+    assert f["oracle_seconds"] == 1.0 and f["compare_seconds"] == 1.0
+    assert f["overhead_ratio"] == pytest.approx(12.0 / ((8.0 + 2.0) / 2))
+    assert f["items_per_second"] == pytest.approx(3 / 12.0)
+    assert f["outcomes"] == {"passed": 2, "skipped": 1}
+    runs = {"serial-cold": {**f, "wall_seconds": 30.0, "framework_seconds": {"jax": 9.0}},
+            "serial-warm": {**f, "wall_seconds": 20.0, "framework_seconds": {"jax": 3.0}},
+            "n2": {**f, "wall_seconds": 12.5}}
+    assert benchmark.summary(runs) == {"speedup_n2": 1.6, "speedup_nauto": None, "jax_warm_share": 3.0 / 9.0}
+    assert any(line.startswith("overhead ratio") for line in benchmark.table(runs, benchmark.summary(runs)))
+
+
+def test_benchmark_rejects_an_unknown_run(capsys: Any) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark.main(["--runs", "serial-cold,fast"])
+    assert exit_info.value.code == 2
+    assert "unknown run(s) fast" in capsys.readouterr().err

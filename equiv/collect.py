@@ -105,14 +105,22 @@ class CaseItem(pytest.Item):
             self._forget_outputs()
 
     def _forget_outputs(self) -> None:
-        """Free the outputs kept for pairing once every item of this key has run in this process."""
+        """Free the outputs kept for pairing, and the oracle's answer, once no item here needs them.
+
+        Under xdist a group runs on one worker, so every item of a key runs in the same process.
+        """
         if PENDING_KEY not in self.config.stash:
+            ours = [i for i in self.session.items if isinstance(i, CaseItem)]
             self.config.stash[PENDING_KEY] = Counter(
-                i.pair_key for i in self.session.items if isinstance(i, CaseItem))
+                [i.pair_key for i in ours] + [runner.reference_key(i.spec) for i in ours])
         pending = self.config.stash[PENDING_KEY]
-        pending[self.pair_key] -= 1
+        ref_key = runner.reference_key(self.spec)
+        for key in (self.pair_key, ref_key):
+            pending[key] -= 1
         if pending[self.pair_key] <= 0:
             self.config.stash.get(PAIRWISE_KEY, {}).pop(self.pair_key, None)
+        if pending[ref_key] <= 0:
+            runner.forget_reference(ref_key)
 
     def _run(self) -> None:
         cfg = self.config.stash[CONFIG_KEY]

@@ -130,6 +130,16 @@ def clear_references() -> None:
     _references.clear()
 
 
+def reference_key(spec: Spec) -> tuple[str, str, str, int]:
+    """Items with the same key share inputs and the oracle's answer."""
+    return (spec.case_name, spec.params.id, spec.dtype, spec.seed)
+
+
+def forget_reference(key: tuple[str, str, str, int]) -> None:
+    """Drop a reference no item still to run here needs (a many-seed run would keep them all)."""
+    _references.pop(key, None)
+
+
 def draw_inputs(case: Case, case_name: str, p: Params, seed: int) -> dict[str, Array]:
     assert case.draw is not None
     rng = np.random.default_rng(item_seed(case_name, p, seed))
@@ -138,7 +148,7 @@ def draw_inputs(case: Case, case_name: str, p: Params, seed: int) -> dict[str, A
 
 def reference(spec: Spec) -> Reference:
     """The oracle's answer, magnitude and term count: once per (case, params, dtype, seed) per process."""
-    key = (spec.case_name, spec.params.id, spec.dtype, spec.seed)
+    key = reference_key(spec)
     if key not in _references:
         case, p = spec.case, spec.params
         assert case.expected is not None

@@ -1,6 +1,7 @@
 """Summarize JSON reports from several seeds: failures, bad verdicts, and the worst error_ratio per case.
 
-    python -m equiv.sweep reports/stress-seed*.json
+    python -m equiv.sweep reports/stress.json          (one run of --equiv-seed 1-20)
+    python -m equiv.sweep reports/stress-seed*.json    (or one report per seed)
 
 A worst ratio near 1 means the bound is tight for that case: look at the bound, never widen it blindly.
 """
@@ -41,9 +42,11 @@ def summarize(paths: list[Path]) -> tuple[list[str], int]:
     items: dict[tuple[str, str], int] = defaultdict(int)  # items that ran (not skipped), all runs
     failures: list[str] = []
     counts: dict[str, int] = defaultdict(int)
+    runs: set[tuple[str, Any]] = set()  # (report, seed): a report may hold several seeds
     for path in paths:
         report = json.loads(path.read_text())
         for r in report["results"]:
+            runs.add((str(path), r.get("seed")))
             counts[r["outcome"]] += 1
             key = (r["case"], r["dtype"])
             if r["outcome"] != "skipped":
@@ -56,11 +59,12 @@ def summarize(paths: list[Path]) -> tuple[list[str], int]:
             ratio = r.get("error_ratio")
             if r["outcome"] == "passed" and r.get("expect") == "equal" and isinstance(ratio, (int, float)):
                 worst[key] = max(worst[key], float(ratio))
-    runs = max(len(paths), 1)
-    lines = [f"{len(paths)} runs: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))]
+    seeds = max(len(runs), 1)
+    lines = [f"{len(paths)} reports, {len(runs)} seeded runs: "
+             + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))]
     lines.append(f"{'case':32s} {'dtype':8s} {'items/run':>9s}  worst error_ratio")
     lines += [
-        f"{c:32s} {d:8s} {items[(c, d)] / runs:9.0f}  {worst[(c, d)]:.3g}"
+        f"{c:32s} {d:8s} {items[(c, d)] / seeds:9.0f}  {worst[(c, d)]:.3g}"
         for c, d in sorted(items)
     ]
     lines += failures

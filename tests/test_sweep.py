@@ -72,6 +72,16 @@ def test_summary_worst_ratio_items_and_failures(tmp_path: Path) -> None:
     assert sweep.main([str(p) for p in paths]) == 1
 
 
+def test_one_report_of_several_seeds_counts_items_per_seed(tmp_path: Path) -> None:
+    results = [dict(_record("passed", "equal", r), seed=seed) for seed in (1, 2) for r in (0.25, 0.5)]
+    path = tmp_path / "stress.json"
+    path.write_text(json.dumps({"results": results}))
+    lines, bad = sweep.summarize([path])
+    assert bad == 0 and lines[0].startswith("1 reports, 2 seeded runs")
+    rows = {line.split()[0]: line.split() for line in lines[2:]}
+    assert rows["c"][1:] == ["float32", "2", "0.5"]  # 4 items over 2 seeds
+
+
 def test_a_framework_error_fails_the_sweep_and_a_known_defect_does_not(tmp_path: Path) -> None:
     path = tmp_path / "seed1.json"
     results = [_record("error", "equal", None, "AbortedError: oneDNN"),

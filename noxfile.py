@@ -63,12 +63,19 @@ def tests(session: nox.Session) -> None:
     session.install(*TOOLS)
     session.run("pytest", "tests", "-n", "auto", "-p", "no:cacheprovider", *session.posargs)
     # Which CPU kernels TensorFlow and torch run depends on the CPU; run both, whatever this one is.
-    pytest_cases(session, "--equiv-device", "cpu", "--equiv-cpu-kernels", "onednn",
-                 f"--equiv-report={REPORTS / 'tests-onednn.json'}")
+    pytest_cases(session, "--equiv-device", "cpu", "--equiv-cpu-kernels", "onednn", *kept("onednn"))
     # XLA:CPU has no such switch: only torch and TensorFlow run again with oneDNN off.
     pytest_cases(session, "--equiv-device", "cpu", "--equiv-cpu-kernels", "reference",
-                 "--equiv-framework", "torch,tensorflow",
-                 f"--equiv-report={REPORTS / 'tests-reference.json'}")
+                 "--equiv-framework", "torch,tensorflow", *kept("reference"))
+    # One matrix for both, each item compared across the two kernel libraries.
+    session.run("python", "-m", "equiv.merge", str(REPORTS / "tests-onednn.json"),
+                str(REPORTS / "tests-reference.json"), f"--markdown={REPORTS / 'tests-merged.md'}")
+
+
+def kept(label: str) -> list[str]:
+    """Label a run and keep its report and outputs, for python -m equiv.merge."""
+    return [f"--equiv-label={label}", f"--equiv-report={REPORTS / f'tests-{label}.json'}",
+            f"--equiv-outputs={REPORTS / f'tests-{label}.npz'}"]
 
 
 @nox.session(python=PYTHON)

@@ -160,6 +160,26 @@ class MergedReporter(Reporter):
         base = super().column_of(record)
         return f"{base}@{record['label']}" if len(self.labels) > 1 else base
 
+    def terminal_lines(self) -> list[str]:
+        return [*super().terminal_lines(), *self.label_lines()]
+
+    def label_lines(self) -> list[str]:
+        """Per case and framework, the worst difference between the same items under two labels."""
+        worst: dict[tuple[str, str], dict[str, Any]] = {}
+        for p in self.pairwise:
+            if p.get("labels") and p["frameworks"][0] == p["frameworks"][1]:
+                key = (p["case"], p["frameworks"][0])
+                if key not in worst or (p["max_error_ratio"] or 0) > (worst[key]["max_error_ratio"] or 0):
+                    worst[key] = p
+        if not worst:
+            return []
+        lines = [f"same framework, {' vs '.join(self.labels)}: worst max_error_ratio per case"]
+        width = max(len(case) for case, _ in worst)
+        for (case, fw), p in sorted(worst.items()):
+            lines.append(f"  {case:{width}s}  {fw:10s}  {p['dtype']:8s}  {p['max_error_ratio']:.2g}"
+                         f"  (max |diff| {p['max_abs_diff']:.2g})")
+        return lines
+
     def kernel_lines(self) -> list[str]:
         lines = []
         for run in self.merged["runs"]:

@@ -219,6 +219,7 @@ def test_labels_compare_two_runs_and_catch_a_planted_difference(suite: pytest.Py
     lines = merge.MergedReporter(merged).terminal_lines()
     assert any("torch/cpu@first" in line and "torch/cpu@second" in line for line in lines)
     assert any("torch@first-torch@second float32 2" in line for line in lines)
+    assert any(line.split()[:4] == ["biased_conv", "torch", "float32", "2"] for line in lines)
 
 
 def test_a_report_without_outputs_is_paired_only_within_itself(suite: pytest.Pytester) -> None:

@@ -166,6 +166,30 @@ def scope(device: str) -> Iterator[None]:
         yield
 
 
+_programs: dict[tuple[Any, ...], Any] = {}
+
+
+def execute(fn: Any, key: tuple[Any, ...], arrays: dict[str, jax.Array]) -> Any:
+    """Run one item's variant as one XLA program, as models run under jit.
+
+    Eagerly, each lax op compiles on its own, and programs shared by many items (bias adds, pads,
+    reshapes) compile again in every xdist worker; one program per item halves the compiles.
+    """
+    key = (*key, _precision)  # the precision is read while tracing
+    if key not in _programs:
+        _programs[key] = jax.jit(fn)
+    try:
+        return _programs[key](**arrays)
+    except _NEEDS_VALUES:
+        _programs[key] = fn  # the variant reads values in Python (NumPy on an array): run it eagerly
+        return fn(**arrays)
+
+
+# Raised while tracing a function that needs concrete values; such a variant runs op by op instead.
+_NEEDS_VALUES = (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError,
+                 jax.errors.TracerBoolConversionError, jax.errors.TracerIntegerConversionError)
+
+
 def asarray(a: npt.NDArray[Any], device: str) -> jax.Array:
     out: jax.Array = jax.device_put(a, _device(device))
     return out

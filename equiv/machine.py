@@ -80,6 +80,7 @@ def pin(cpu_kernels: str, jax_cache: Path | None) -> None:
     elif cpu_kernels == "reference":
         os.environ[TF_SWITCH] = "0"
     if jax_cache is not None:
+        os.environ["JAX_ENABLE_COMPILATION_CACHE"] = "true"  # an earlier `off` in this process
         os.environ["JAX_COMPILATION_CACHE_DIR"] = str(jax_cache)
         # Eager lax ops compile in ~50 ms, under JAX's default 1 s threshold for caching.
         os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"

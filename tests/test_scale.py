@@ -275,6 +275,23 @@ def test_benchmark_figures_from_a_report() -> None:
     assert any(line.startswith("overhead ratio") for line in benchmark.table(runs, benchmark.summary(runs)))
 
 
+def test_benchmark_runs_the_suite_and_writes_its_figures(suite: pytest.Pytester, capsys: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(suite.path)
+    out = suite.path / "reports" / "benchmark.json"
+    code = benchmark.main(["--runs", "serial-cold,n2", "--out", str(out), "--", "--equiv-framework", "jax"])
+    assert code == 0, capsys.readouterr().out
+    data = json.loads(out.read_text())
+    cold, n2 = data["runs"]["serial-cold"], data["runs"]["n2"]
+    assert cold["items"] == n2["items"] == 12 and cold["outcomes"] == {"passed": 12}  # cpu only
+    assert cold["framework_seconds"]["jax"] > 0 and cold["jax_compile"]["compiles"] >= 12
+    assert n2["jax_compile"]["cache_hits"] >= 12  # n2 ran second, on the cache serial-cold filled
+    assert n2["workers"] == 2 and n2["processes"] == 3
+    assert data["machine"]["cpu"]["cores"] >= 1
+    printed = capsys.readouterr().out
+    assert "overhead ratio" in printed and "jax compiles" in printed
+
+
 def test_benchmark_rejects_an_unknown_run(capsys: Any) -> None:
     with pytest.raises(SystemExit) as exit_info:
         benchmark.main(["--runs", "serial-cold,fast"])

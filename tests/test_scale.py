@@ -164,6 +164,34 @@ def test_shards_partition_the_items_in_whole_groups(suite: pytest.Pytester) -> N
     assert {p["environment"]["shard"] for p in parts} == {"1/3", "2/3", "3/3"}
 
 
+def test_shards_balance_by_an_earlier_runs_times(suite: pytest.Pytester) -> None:
+    whole = run(suite, "all", "-p", "no:xdist")
+    # Make one group (both frameworks of one input) as heavy as all the others together.
+    heavy = ("channels_first", 7, "float64")
+    for r in whole["results"]:
+        r["seconds"] = {"framework": 100.0 if (r["params"]["layout"], r["params"]["L"], r["dtype"]) == heavy
+                        else 1.0}
+    (suite.path / "times.json").write_text(json.dumps(whole))
+    parts = [run(suite, f"d{k}", "--equiv-shard", f"{k}/2", "--equiv-durations", "times.json",
+                 "-p", "no:xdist") for k in (1, 2)]
+    sizes = sorted(len(p["results"]) for p in parts)
+    assert sizes == [2, 22]  # the heavy group alone in one slice, the eleven others in the other
+    assert shard.recorded_seconds(suite.path / "times.json")[whole["results"][0]["id"]] in (1.0, 100.0)
+
+
+def test_durations_without_shards_is_a_usage_error(suite: pytest.Pytester) -> None:
+    result = suite.runpytest_inprocess("--equiv-durations", "x.json", "--collect-only")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--equiv-shard" in result.stderr.str()
+
+
+def test_a_dist_mode_that_splits_groups_warns(suite: pytest.Pytester) -> None:
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider", "--equiv-device", "cpu",
+                                        "--equiv-framework", "torch", "-n", "2", "--dist", "load")
+    assert result.ret == 0
+    assert "splits equiv's groups across workers" in result.stdout.str() + result.stderr.str()
+
+
 @pytest.mark.parametrize("value", ["0/2", "3/2", "2", "a/b"])
 def test_a_bad_shard_is_a_usage_error(suite: pytest.Pytester, value: str) -> None:
     result = suite.runpytest_inprocess("--equiv-shard", value, "--collect-only")

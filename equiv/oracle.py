@@ -67,15 +67,21 @@ __all__ = [
     "avg_pool",
     "conv",
     "conv_output_shape",
+    "conv_params",
     "conv_transpose",
+    "conv_transpose_params",
     "conv_vjp",
     "dense",
+    "dense_params",
+    "flatten",
     "global_avg_pool",
     "global_max_pool",
     "max_pool",
     "padding_pairs",
     "pool_output_shape",
+    "relu",
     "same_padding",
+    "separable_params",
 ]
 
 Array = npt.NDArray[np.float64]
@@ -816,3 +822,90 @@ def global_max_pool(x: npt.ArrayLike, *, layout: str = "channels_first", keepdim
     xa, axes = _global_axes("global_max_pool", x, layout)
     y: Array = xa.max(axis=axes, keepdims=keepdims)
     return y
+
+
+# --------------------------------------------------------------------------
+# Layers as a model sees them: parameter counts, flatten, activation
+# --------------------------------------------------------------------------
+
+
+def _positive(fn: str, name: str, value: object) -> int:
+    if not _is_int(value) or int(value) < 1:
+        raise ValueError(f"{fn}: {name} must be an int >= 1, got {name}={value!r}")
+    return int(value)
+
+
+def _kernel_size(fn: str, kernel: IntOrTuple) -> int:
+    """Taps in a kernel given as an int (one axis) or one int per spatial axis."""
+    sizes = [kernel] if _is_int(kernel) else list(kernel) if isinstance(kernel, Iterable) else []
+    if not sizes or not all(_is_int(k) and int(k) >= 1 for k in sizes):
+        raise ValueError(f"{fn}: kernel must be an int >= 1 or a sequence of them, got kernel={kernel!r}")
+    return math.prod(int(k) for k in sizes)
+
+
+def _grouped(fn: str, in_channels: object, out_channels: object, groups: object) -> tuple[int, int, int]:
+    cin = _positive(fn, "in_channels", in_channels)
+    cout = _positive(fn, "out_channels", out_channels)
+    g = _check_groups(fn, groups)
+    if cin % g or cout % g:
+        raise ValueError(f"{fn}: in_channels={cin} and out_channels={cout} must both be divisible by "
+                         f"groups={g}")
+    return cin, cout, g
+
+
+def _bias_flag(fn: str, bias: object) -> bool:
+    if not isinstance(bias, bool | np.bool_):
+        raise ValueError(f"{fn}: bias must be True or False, got bias={bias!r}")
+    return bool(bias)
+
+
+def conv_params(kernel: IntOrTuple, in_channels: int, out_channels: int, *, groups: int = 1,
+                bias: bool = True) -> int:
+    """Parameters of a conv layer: each output channel sees in_channels/groups channels of taps."""
+    taps = _kernel_size("conv_params", kernel)
+    cin, cout, g = _grouped("conv_params", in_channels, out_channels, groups)
+    return taps * (cin // g) * cout + (cout if _bias_flag("conv_params", bias) else 0)
+
+
+def conv_transpose_params(kernel: IntOrTuple, in_channels: int, out_channels: int, *, groups: int = 1,
+                          bias: bool = True) -> int:
+    """Parameters of a transposed conv: the adjoint of a conv from out_channels to in_channels."""
+    taps = _kernel_size("conv_transpose_params", kernel)
+    cin, cout, g = _grouped("conv_transpose_params", in_channels, out_channels, groups)
+    return taps * cin * (cout // g) + (cout if _bias_flag("conv_transpose_params", bias) else 0)
+
+
+def separable_params(kernel: IntOrTuple, in_channels: int, out_channels: int, *, depth_multiplier: int = 1,
+                     bias: bool = True) -> int:
+    """Parameters of a separable conv as Keras counts them: a depthwise conv without bias (kernel taps
+    per input channel and multiplier), then a 1x1 conv from in_channels * multiplier channels that
+    carries the bias."""
+    taps = _kernel_size("separable_params", kernel)
+    cin = _positive("separable_params", "in_channels", in_channels)
+    cout = _positive("separable_params", "out_channels", out_channels)
+    m = _positive("separable_params", "depth_multiplier", depth_multiplier)
+    return taps * cin * m + cin * m * cout + (cout if _bias_flag("separable_params", bias) else 0)
+
+
+def dense_params(in_features: int, out_features: int, *, bias: bool = True) -> int:
+    """Parameters of a dense layer: an (in, out) matrix and out biases."""
+    fin = _positive("dense_params", "in_features", in_features)
+    fout = _positive("dense_params", "out_features", out_features)
+    return fin * fout + (fout if _bias_flag("dense_params", bias) else 0)
+
+
+def flatten(x: npt.ArrayLike, *, layout: str) -> Array:
+    """(N, ...) -> (N, features) in the order the layout stores them: channels_last flattens
+    (*spatial, C), channels_first flattens (C, *spatial). Porting a Dense after Flatten between
+    layouts therefore permutes the Dense weight's rows."""
+    _check_layout("flatten", layout)
+    xa = np.asarray(x, dtype=np.float64)
+    if xa.ndim < 2:
+        raise ValueError(f"flatten: x must have a batch axis and at least one more, got x.shape={xa.shape}")
+    return xa.reshape(xa.shape[0], -1)
+
+
+def relu(x: npt.ArrayLike) -> Array:
+    """max(x, 0) elementwise; NaN stays NaN."""
+    xa = np.asarray(x, dtype=np.float64)
+    return np.where(xa < 0, 0.0, xa)

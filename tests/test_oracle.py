@@ -1307,3 +1307,102 @@ def test_source_imports_only_numpy_and_stdlib() -> None:
         elif isinstance(node, ast.ImportFrom) and node.module:
             roots.add(node.module.split(".")[0])
     assert roots <= {"__future__", "numpy", "math", "itertools", "collections", "typing", "types"}, roots
+
+
+# --------------------------------------------------------------------------
+# Parameter counts, flatten, relu
+# --------------------------------------------------------------------------
+
+
+def _connections(cin: int, cout: int, groups: int) -> int:
+    """Brute force: (input channel, output channel) pairs a grouped layer connects."""
+    return sum(1 for c in range(cin) for o in range(cout)
+               if c // (cin // groups) == o // (cout // groups))
+
+
+def _layer_configs(seed: int, n: int) -> Iterator[dict[str, Any]]:
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        nd = int(rng.integers(1, 4))
+        g = int(rng.choice([1, 2, 3]))
+        yield {"kernel": tuple(int(k) for k in rng.integers(1, 6, size=nd)) if rng.random() < 0.7
+               else int(rng.integers(1, 6)),
+               "cin": g * int(rng.integers(1, 5)), "cout": g * int(rng.integers(1, 5)), "groups": g,
+               "m": int(rng.integers(1, 4)), "bias": bool(rng.random() < 0.5)}
+
+
+def test_conv_and_transpose_params_match_a_count_of_connections() -> None:
+    for cfg in _layer_configs(11, 300):
+        taps = math.prod(cfg["kernel"]) if isinstance(cfg["kernel"], tuple) else cfg["kernel"]
+        weights = _connections(cfg["cin"], cfg["cout"], cfg["groups"]) * taps
+        bias = cfg["cout"] if cfg["bias"] else 0
+        kw = {"groups": cfg["groups"], "bias": cfg["bias"]}
+        assert oracle.conv_params(cfg["kernel"], cfg["cin"], cfg["cout"], **kw) == weights + bias, cfg
+        # A transposed conv connects the same channel pairs (it is the adjoint), with its own bias.
+        assert oracle.conv_transpose_params(cfg["kernel"], cfg["cin"], cfg["cout"], **kw) == weights + bias
+
+
+def test_separable_and_dense_params_match_a_count_of_connections() -> None:
+    for cfg in _layer_configs(12, 300):
+        taps = math.prod(cfg["kernel"]) if isinstance(cfg["kernel"], tuple) else cfg["kernel"]
+        cin, m, cout = cfg["cin"], cfg["m"], cfg["cout"]
+        depthwise = _connections(cin, cin * m, cin) * taps  # channel c feeds its m outputs only
+        pointwise = _connections(cin * m, cout, 1)
+        bias = cout if cfg["bias"] else 0
+        assert oracle.separable_params(cfg["kernel"], cin, cout, depth_multiplier=m,
+                                       bias=cfg["bias"]) == depthwise + pointwise + bias, cfg
+        assert oracle.dense_params(cin, cout, bias=cfg["bias"]) == _connections(cin, cout, 1) + bias
+
+
+def test_parameter_counts_by_hand() -> None:
+    # Conv2D(32, 3x3) on 3 channels: 3*3*3*32 = 864 weights + 32 biases.
+    assert oracle.conv_params((3, 3), 3, 32) == 896
+    # Conv1D 4 -> 8 channels, kernel 3, groups=2, no bias: each output channel sees 2 inputs: 3*2*8.
+    assert oracle.conv_params(3, 4, 8, groups=2, bias=False) == 48
+    # Conv2DTranspose 8 -> 4 channels, 2x2, groups=2: each input channel feeds 2 outputs:
+    # 2*2*8*2 = 64 weights + 4 biases.
+    assert oracle.conv_transpose_params((2, 2), 8, 4, groups=2) == 68
+    # Keras SeparableConv2D(64, 3) on 32 channels: 3*3*32 + 32*64 + 64 = 288 + 2048 + 64.
+    assert oracle.separable_params((3, 3), 32, 64) == 2400
+    # Dense(10) on 128 features: 1280 + 10.
+    assert oracle.dense_params(128, 10) == 1290
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: oracle.conv_params(3, 3, 4, groups=2), "divisible by groups=2"),
+    (lambda: oracle.conv_params(0, 3, 4), "kernel must be"),
+    (lambda: oracle.conv_params((3, 0), 3, 4), "kernel must be"),
+    (lambda: oracle.conv_transpose_params(3, 3, 4, bias=1), "bias must be True or False"),
+    (lambda: oracle.separable_params(3, 3, 4, depth_multiplier=0), "depth_multiplier must be"),
+    (lambda: oracle.dense_params(3.5, 4), "in_features must be"),
+    (lambda: oracle.flatten(np.zeros((2, 3)), layout="nhwc"), "layout must be one of"),
+    (lambda: oracle.flatten(np.zeros(3), layout="channels_last"), "batch axis"),
+])
+def test_layer_helpers_reject_bad_arguments(call: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+@pytest.mark.parametrize("layout", ["channels_first", "channels_last"])
+def test_flatten_follows_the_layouts_memory_order(layout: str) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 4, 5))  # (N, C, H, W) or (N, H, W, C)
+    got = oracle.flatten(x, layout=layout)
+    n_, a, b, c = x.shape
+    for n, i, j, k in itertools.product(range(n_), range(a), range(b), range(c)):
+        # Definition: the last stored axis varies fastest, whichever axis holds the channels.
+        assert got[n, (i * b + j) * c + k] == x[n, i, j, k]
+
+
+def test_flatten_of_the_same_map_in_two_layouts_is_a_row_permutation() -> None:
+    # A 1x2x2 map (C=2, H=1, W=2) with values c*10 + w: channels_first flattens c-major.
+    cf = np.array([[[[0.0, 1.0]], [[10.0, 11.0]]]])
+    cl = cf.transpose(0, 2, 3, 1)
+    np.testing.assert_array_equal(oracle.flatten(cf, layout="channels_first"), [[0.0, 1.0, 10.0, 11.0]])
+    np.testing.assert_array_equal(oracle.flatten(cl, layout="channels_last"), [[0.0, 10.0, 1.0, 11.0]])
+
+
+def test_relu_by_hand() -> None:
+    got = oracle.relu([-2.0, -0.0, 0.5, np.inf, -np.inf, np.nan])
+    np.testing.assert_array_equal(got[:5], [0.0, 0.0, 0.5, np.inf, 0.0])
+    assert np.isnan(got[5])

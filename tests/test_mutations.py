@@ -64,6 +64,63 @@ def _src(docstring: str, body: str) -> str:
 
 MUTANTS: list[Mutant] = [
     Mutant(
+        "dense_rows_not_permuted",
+        ("torch", "jax", "tensorflow"),
+        _src(
+            "Mutant: a channels_first Flatten -> Dense ported to channels_last with W's rows kept in "
+            "(C, H, W) order.",
+            """
+            case = Case(grid={"H": [3]}, output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                return {"x": rng.standard_normal((2, 2, p.H, 4)), "w": rng.standard_normal((2 * p.H * 4, 5)),
+                        "b": rng.standard_normal(5)}
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.dense(oracle.flatten(x, layout="channels_first"), w, b)
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                w_hwc = fw.reshape(fw.transpose(fw.reshape(w, (2, p.H, 4, 5)), (1, 2, 0, 3)), (-1, 5))
+                return fw.dense(fw.flatten_layer(fw.transpose(x, (0, 2, 3, 1))), w_hwc, b)
+
+            @case.variant
+            def mutant(fw, p, x, w, b):
+                return fw.dense(fw.flatten_layer(fw.transpose(x, (0, 2, 3, 1))), w, b)
+            """,
+        ),
+        shows=BEYOND,
+    ),
+    Mutant(
+        "axes_swapped_by_reshape",
+        ("torch", "jax", "tensorflow"),
+        _src(
+            "Mutant: (N, A, B) -> (N, B, A) ported as a reshape instead of a permute.",
+            """
+            case = Case(grid={"A": [3]}, tolerance=tolerance.exact(), output_layout="channels_first")
+
+            @case.inputs
+            def draw(rng, p):
+                return {"x": rng.standard_normal((2, p.A, 5))}
+
+            @case.oracle
+            def expected(p, x):
+                return np.transpose(x, (0, 2, 1))
+
+            @case.variant
+            def correct(fw, p, x):
+                return fw.permute_layer(x, (2, 1))
+
+            @case.variant
+            def mutant(fw, p, x):
+                return fw.reshape(x, (2, 5, p.A))
+            """,
+        ),
+        shows=r"elements beyond the allowed error \(error_ratio inf; allowed: exact equality",
+    ),
+    Mutant(
         "same_symmetric_stride2",
         ("torch", "jax", "tensorflow"),
         _src(

@@ -258,6 +258,16 @@ def pad(x: jax.Array, pairs: Sequence[tuple[int, int]]) -> jax.Array:
     return jnp.pad(x, [tuple(p) for p in pairs])
 
 
+def flatten_layer(x: jax.Array) -> jax.Array:
+    """JAX has no layers: models (flax's, too) flatten with a reshape that keeps the batch axis."""
+    return jnp.reshape(x, (x.shape[0], -1))
+
+
+def permute_layer(x: jax.Array, dims: Sequence[int]) -> jax.Array:
+    """No layer either: jnp.transpose with the batch axis spelled out."""
+    return jnp.transpose(x, (0, *dims))
+
+
 def transpose(x: jax.Array, axes: Sequence[int]) -> jax.Array:
     return jnp.transpose(x, axes)
 

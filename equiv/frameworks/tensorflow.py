@@ -241,6 +241,21 @@ def pad(x: tf.Tensor, pairs: Sequence[tuple[int, int]]) -> tf.Tensor:
     return tf.pad(x, [list(p) for p in pairs])
 
 
+def flatten_layer(x: tf.Tensor, data_format: str = "channels_last") -> tf.Tensor:
+    """keras.layers.Flatten keeps the memory order, except that with data_format="channels_first" it
+    first moves the channels last, so that a Keras model's Dense rows are (*spatial, C) either way."""
+    import keras
+
+    return keras.layers.Flatten(data_format=data_format, dtype=x.dtype.name)(x)
+
+
+def permute_layer(x: tf.Tensor, dims: Sequence[int]) -> tf.Tensor:
+    """keras.layers.Permute numbers the axes from 1 and leaves the batch axis out."""
+    import keras
+
+    return keras.layers.Permute(tuple(dims), dtype=x.dtype.name)(x)
+
+
 def transpose(x: tf.Tensor, axes: Sequence[int]) -> tf.Tensor:
     return tf.transpose(x, axes)
 

@@ -224,6 +224,17 @@ def pad(x: torch.Tensor, pairs: Sequence[tuple[int, int]]) -> torch.Tensor:
     return F.pad(x, [p for pair in reversed(pairs) for p in pair])
 
 
+def flatten_layer(x: torch.Tensor) -> torch.Tensor:
+    """torch.nn.Flatten keeps axis 0 and flattens the rest in memory order (C, *spatial for NCHW)."""
+    y: torch.Tensor = torch.nn.Flatten()(x)
+    return y
+
+
+def permute_layer(x: torch.Tensor, dims: Sequence[int]) -> torch.Tensor:
+    """torch has no Permute layer: models call x.permute with the batch axis spelled out."""
+    return x.permute(0, *dims)
+
+
 def transpose(x: torch.Tensor, axes: Sequence[int]) -> torch.Tensor:
     return x.permute(*axes)
 

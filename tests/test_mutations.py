@@ -64,6 +64,35 @@ def _src(docstring: str, body: str) -> str:
 
 MUTANTS: list[Mutant] = [
     Mutant(
+        "fc_weight_reshaped_not_transposed",
+        ("torch", "jax"),  # channels_first: TensorFlow's Eigen CPU kernels refuse NCHW
+        _src(
+            "Mutant: a Dense (k*k*C, F) ported to a channels_first k x k conv as W.reshape(F, C, k, k).",
+            """
+            case = Case(grid={"k": [2]}, output_layout="channels_first")
+
+            @case.inputs
+            def draw(rng, p):
+                return {"x": rng.standard_normal((2, 3, p.k, p.k)),
+                        "w": rng.standard_normal((3 * p.k * p.k, 4)), "b": rng.standard_normal(4)}
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.dense(oracle.flatten(x, layout="channels_first"), w, b).reshape(2, 4, 1, 1)
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                w_oihw = fw.reshape(fw.transpose(w, (1, 0)), (4, 3, p.k, p.k))
+                return fw.conv(x, w_oihw, b, layout="channels_first")
+
+            @case.variant
+            def mutant(fw, p, x, w, b):
+                return fw.conv(x, fw.reshape(w, (4, 3, p.k, p.k)), b, layout="channels_first")
+            """,
+        ),
+        shows=BEYOND,
+    ),
+    Mutant(
         "dense_rows_not_permuted",
         ("torch", "jax", "tensorflow"),
         _src(

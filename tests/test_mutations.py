@@ -64,6 +64,40 @@ def _src(docstring: str, body: str) -> str:
 
 MUTANTS: list[Mutant] = [
     Mutant(
+        "separable_counted_with_a_depthwise_bias",
+        ("torch", "jax", "tensorflow"),
+        _src(
+            "Mutant: a separable conv counted as a depthwise conv with a bias plus a 1x1 conv.",
+            """
+            case = Case(grid={"m": [2]}, tolerance=tolerance.exact(), dtypes=("float64",))
+
+            @case.inputs
+            def draw(rng, p):
+                return {}
+
+            @case.oracle
+            def expected(p):
+                return np.float64(oracle.separable_params((3, 3), 4, 6, depth_multiplier=p.m))
+
+            def _count(fw, p, *, depthwise_bias):
+                dw = fw.param_count("depthwise", nd=2, kernel=3, in_channels=4, out_channels=4 * p.m,
+                                    depth_multiplier=p.m, bias=depthwise_bias)
+                pw = fw.param_count("conv", nd=2, kernel=1, in_channels=4 * p.m, out_channels=6)
+                return np.float64(dw + pw)
+
+            @case.variant
+            def correct(fw, p):
+                return _count(fw, p, depthwise_bias=False)
+
+            @case.variant
+            def mutant(fw, p):
+                return _count(fw, p, depthwise_bias=True)
+            """,
+        ),
+        shows=r"elements beyond the allowed error \(error_ratio inf; allowed: exact equality",
+        dtype="float64",
+    ),
+    Mutant(
         "fc_weight_reshaped_not_transposed",
         ("torch", "jax"),  # channels_first: TensorFlow's Eigen CPU kernels refuse NCHW
         _src(

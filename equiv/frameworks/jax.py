@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -440,3 +441,47 @@ def global_avg_pool(x: jax.Array, *, layout: str = "channels_first") -> jax.Arra
 def global_max_pool(x: jax.Array, *, layout: str = "channels_first") -> jax.Array:
     first = 2 if layout == "channels_first" else 1
     return jnp.max(x, axis=tuple(range(first, first + x.ndim - 2)))
+
+
+# --- layers as a model builds them: parameter counts ---------------------------------------------
+
+
+def param_count(kind: str, *, nd: int, kernel: int, in_channels: int, out_channels: int, groups: int = 1,
+                depth_multiplier: int = 1, bias: bool = True) -> int:
+    """JAX has no layers: the total size of the arrays this module's function for `kind` takes.
+
+    The shapes are checked by tracing that function on them (jax.eval_shape), channels_last.
+    """
+    k, cin, cout, m = (kernel,) * nd, in_channels, out_channels, depth_multiplier
+    x = _spec((1, *[8] * nd, cin))
+    arrays: dict[str, tuple[int, ...]]
+    fn: Any
+    if kind == "conv":
+        arrays = {"w": (*k, cin // groups, cout)}
+        fn = functools.partial(conv, groups=groups, layout="channels_last")
+    elif kind == "conv_transpose":
+        arrays = {"w": (*k, cout // groups, cin)}
+        fn = functools.partial(conv_transpose, groups=groups, layout="channels_last")
+    elif kind == "depthwise":
+        arrays = {"w": (*k, cin, m)}
+        fn = functools.partial(depthwise_conv, layout="channels_last")
+    elif kind == "separable":
+        arrays = {"dw": (*k, cin, m), "pw": (*[1] * nd, cin * m, cout)}
+        fn = functools.partial(_separable, layout="channels_last")
+    elif kind == "dense":
+        arrays, fn, x = {"w": (cin, cout)}, dense, _spec((1, cin))
+    else:
+        raise ValueError(f"param_count: unknown kind {kind!r}")
+    if bias:
+        arrays["b"] = (cout if kind != "depthwise" else cin * m,)
+    jax.eval_shape(fn, x, *(_spec(shape) for shape in arrays.values()))  # raises if it does not take them
+    return sum(math.prod(shape) for shape in arrays.values())
+
+
+def _spec(shape: tuple[int, ...]) -> Any:
+    return jax.ShapeDtypeStruct(shape, jnp.float32)  # type: ignore[no-untyped-call]  # unannotated in jax
+
+
+def _separable(x: jax.Array, dw: jax.Array, pw: jax.Array, b: jax.Array | None = None, *,
+               layout: str) -> jax.Array:
+    return conv(depthwise_conv(x, dw, layout=layout), pw, b, layout=layout)

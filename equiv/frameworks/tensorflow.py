@@ -573,3 +573,35 @@ def global_avg_pool(x: tf.Tensor, *, layout: str = "channels_first") -> tf.Tenso
 def global_max_pool(x: tf.Tensor, *, layout: str = "channels_first") -> tf.Tensor:
     first = 2 if layout == "channels_first" else 1
     return tf.reduce_max(x, axis=list(range(first, first + len(x.shape) - 2)))
+
+
+# --- layers as a model builds them: parameter counts ---------------------------------------------
+
+
+def param_count(kind: str, *, nd: int, kernel: int, in_channels: int, out_channels: int, groups: int = 1,
+                depth_multiplier: int = 1, bias: bool = True) -> int:
+    """count_params() of the Keras layer a model uses for `kind`, built on channels_last input."""
+    import keras
+
+    L = keras.layers
+    if kind == "conv":
+        conv_class = {1: L.Conv1D, 2: L.Conv2D, 3: L.Conv3D}[nd]
+        layer = conv_class(out_channels, kernel, groups=groups, use_bias=bias)
+    elif kind == "conv_transpose":
+        if groups != 1:
+            raise Unsupported("keras: Conv*DTranspose has no groups argument")
+        layer = {1: L.Conv1DTranspose, 2: L.Conv2DTranspose, 3: L.Conv3DTranspose}[nd](
+            out_channels, kernel, use_bias=bias)
+    elif kind in ("depthwise", "separable"):
+        classes = {"depthwise": {1: L.DepthwiseConv1D, 2: L.DepthwiseConv2D},
+                   "separable": {1: L.SeparableConv1D, 2: L.SeparableConv2D}}[kind]
+        if nd not in classes:
+            raise Unsupported(f"keras has no {kind} layer in {nd}-D")
+        args = (kernel,) if kind == "depthwise" else (out_channels, kernel)
+        layer = classes[nd](*args, depth_multiplier=depth_multiplier, use_bias=bias)
+    elif kind == "dense":
+        layer = L.Dense(out_channels, use_bias=bias)
+    else:
+        raise ValueError(f"param_count: unknown kind {kind!r}")
+    layer.build((None, in_channels) if kind == "dense" else (None, *[8] * nd, in_channels))
+    return int(layer.count_params())

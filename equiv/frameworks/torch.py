@@ -445,3 +445,29 @@ def global_max_pool(x: torch.Tensor, *, layout: str = "channels_first") -> torch
     first = 2 if layout == "channels_first" else 1
     return x.amax(dim=tuple(range(first, first + x.ndim - 2)))
 
+
+# --- layers as a model builds them: parameter counts ---------------------------------------------
+
+_CONV_MODULE: dict[int, Any] = {1: torch.nn.Conv1d, 2: torch.nn.Conv2d, 3: torch.nn.Conv3d}
+_CONV_T_MODULE: dict[int, Any] = {1: torch.nn.ConvTranspose1d, 2: torch.nn.ConvTranspose2d,
+                                  3: torch.nn.ConvTranspose3d}
+
+
+def param_count(kind: str, *, nd: int, kernel: int, in_channels: int, out_channels: int, groups: int = 1,
+                depth_multiplier: int = 1, bias: bool = True) -> int:
+    """sum(p.numel() for p in module.parameters()) of the torch.nn module a model uses for `kind`."""
+    k, cin, cout = kernel, in_channels, out_channels
+    if kind == "conv":
+        module = _CONV_MODULE[nd](cin, cout, k, groups=groups, bias=bias)
+    elif kind == "conv_transpose":
+        module = _CONV_T_MODULE[nd](cin, cout, k, groups=groups, bias=bias)
+    elif kind == "depthwise":  # torch has no depthwise layer: a conv with groups = in_channels
+        module = _CONV_MODULE[nd](cin, cin * depth_multiplier, k, groups=cin, bias=bias)
+    elif kind == "separable":  # nor a separable one: depthwise without bias, then a 1x1 conv
+        module = torch.nn.Sequential(_CONV_MODULE[nd](cin, cin * depth_multiplier, k, groups=cin, bias=False),
+                                     _CONV_MODULE[nd](cin * depth_multiplier, cout, 1, bias=bias))
+    elif kind == "dense":
+        module = torch.nn.Linear(cin, cout, bias=bias)
+    else:
+        raise ValueError(f"param_count: unknown kind {kind!r}")
+    return sum(p.numel() for p in module.parameters())

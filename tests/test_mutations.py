@@ -64,6 +64,39 @@ def _src(docstring: str, body: str) -> str:
 
 MUTANTS: list[Mutant] = [
     Mutant(
+        "same_shape_as_symmetric_padding",
+        ("torch", "jax"),  # Keras layers take no explicit padding
+        _src(
+            "Mutant: the shape of a stride-2 SAME conv, k = 4, taken from padding k//2 on both sides.",
+            """
+            case = Case(grid={"L": [8]}, tolerance=tolerance.exact(), dtypes=("float64",))
+
+            @case.inputs
+            def draw(rng, p):
+                return {}
+
+            @case.oracle
+            def expected(p):
+                out = oracle.conv_output_shape([p.L], [4], stride=2, padding="same")
+                return np.array([2, *out, 5], float)
+
+            def _shape(fw, p, padding):
+                return np.array(fw.layer_output_shape("conv", (2, p.L, 3), kernel=4, filters=5, stride=2,
+                                                      padding=padding), float)
+
+            @case.variant
+            def correct(fw, p):  # SAME here pads 2 in total: (1, 1)
+                return _shape(fw, p, 1)
+
+            @case.variant
+            def mutant(fw, p):
+                return _shape(fw, p, 2)
+            """,
+        ),
+        shows=r"elements beyond the allowed error \(error_ratio inf; allowed: exact equality",
+        dtype="float64",
+    ),
+    Mutant(
         "separable_counted_with_a_depthwise_bias",
         ("torch", "jax", "tensorflow"),
         _src(

@@ -28,6 +28,8 @@ NAMES: tuple[str, ...] = ("torch", "tensorflow", "jax")
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
 DTYPES: tuple[str, ...] = ("float32", "float64")
 PRECISIONS: tuple[str, ...] = ("ieee", "tf32")
+# The layers layer_output_shape knows (every framework module spells each its own way).
+SHAPE_KINDS: tuple[str, ...] = ("conv", "depthwise", "conv_transpose", "max_pool", "avg_pool", "mnist_cnn")
 
 # The distribution whose presence decides "installed" (tensorflow-cpu provides tensorflow).
 _DISTRIBUTIONS = {

@@ -28,7 +28,7 @@ import jax.numpy as jnp  # noqa: E402
 from jax import lax  # noqa: E402
 
 from equiv import oracle  # noqa: E402
-from equiv.frameworks import Unsupported, per_axis  # noqa: E402
+from equiv.frameworks import SHAPE_KINDS, Unsupported, per_axis  # noqa: E402
 
 name = "jax"
 
@@ -485,3 +485,45 @@ def _spec(shape: tuple[int, ...]) -> Any:
 def _separable(x: jax.Array, dw: jax.Array, pw: jax.Array, b: jax.Array | None = None, *,
                layout: str) -> jax.Array:
     return conv(depthwise_conv(x, dw, layout=layout), pw, b, layout=layout)
+
+
+# --- layers as a model builds them: output shapes -------------------------------------------------
+
+
+def _mnist_cnn(x: jax.Array, w1: jax.Array, w2: jax.Array) -> jax.Array:
+    y = max_pool(jnp.maximum(conv(x, w1, layout="channels_last"), 0), 2, layout="channels_last")
+    y = max_pool(jnp.maximum(conv(y, w2, layout="channels_last"), 0), 2, layout="channels_last")
+    return flatten_layer(y)
+
+
+def layer_output_shape(kind: str, input_shape: Sequence[int], *, kernel: int = 3, filters: int = 4,
+                       stride: int = 1, padding: Any = "valid", dilation: int = 1) -> tuple[int, ...]:
+    """jax.eval_shape of this module's function for `kind` (no layers in JAX), channels_last."""
+    if kind not in SHAPE_KINDS:
+        raise ValueError(f"layer_output_shape: unknown kind {kind!r}; one of {', '.join(SHAPE_KINDS)}")
+    nd, cin = len(input_shape) - 2, input_shape[-1]
+    k = (kernel,) * nd
+    pad = padding if isinstance(padding, str) else [(padding, padding)] * nd
+    x = _spec(tuple(input_shape))
+    layout = "channels_last"
+    if kind == "conv":
+        fn: Any = functools.partial(conv, stride=stride, padding=pad, dilation=dilation, layout=layout)
+        args = [x, _spec((*k, cin, filters))]
+    elif kind == "depthwise":
+        fn = functools.partial(depthwise_conv, stride=stride, padding=pad, dilation=dilation, layout=layout)
+        args = [x, _spec((*k, cin, 1))]
+    elif kind == "conv_transpose":
+        fn = functools.partial(conv_transpose, stride=stride, padding=padding, dilation=dilation,
+                               layout=layout)
+        args = [x, _spec((*k, filters, cin))]
+    elif kind in ("max_pool", "avg_pool"):
+        fn = functools.partial(max_pool if kind == "max_pool" else avg_pool, stride=stride, padding=pad,
+                               layout=layout)
+        args = [x, kernel]
+    elif kind == "mnist_cnn":
+        fn, args = _mnist_cnn, [x, _spec((4, 4, cin, 32)), _spec((4, 4, 32, 64))]
+    else:
+        raise AssertionError(kind)  # checked in layer_output_shape
+    if kind in ("max_pool", "avg_pool"):
+        return tuple(int(v) for v in jax.eval_shape(lambda a: fn(a, kernel), x).shape)
+    return tuple(int(v) for v in jax.eval_shape(fn, *args).shape)

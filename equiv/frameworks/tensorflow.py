@@ -14,7 +14,7 @@ import numpy.typing as npt  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from equiv import machine, oracle  # noqa: E402
-from equiv.frameworks import Unsupported, per_axis  # noqa: E402
+from equiv.frameworks import SHAPE_KINDS, Unsupported, per_axis  # noqa: E402
 
 name = "tensorflow"
 
@@ -605,3 +605,48 @@ def param_count(kind: str, *, nd: int, kernel: int, in_channels: int, out_channe
         raise ValueError(f"param_count: unknown kind {kind!r}")
     layer.build((None, in_channels) if kind == "dense" else (None, *[8] * nd, in_channels))
     return int(layer.count_params())
+
+
+# --- layers as a model builds them: output shapes -------------------------------------------------
+
+
+def _mnist_cnn() -> Any:
+    import keras
+
+    L = keras.layers
+    return keras.Sequential([L.Conv2D(32, 4, activation="relu"), L.MaxPooling2D(2),
+                             L.Conv2D(64, 4, activation="relu"), L.MaxPooling2D(2), L.Flatten()])
+
+
+def layer_output_shape(kind: str, input_shape: Sequence[int], *, kernel: int = 3, filters: int = 4,
+                       stride: int = 1, padding: Any = "valid", dilation: int = 1) -> tuple[int, ...]:
+    """The Keras layer's compute_output_shape, channels_last."""
+    if kind not in SHAPE_KINDS:
+        raise ValueError(f"layer_output_shape: unknown kind {kind!r}; one of {', '.join(SHAPE_KINDS)}")
+    import keras
+
+    L = keras.layers
+    nd = len(input_shape) - 2
+    if padding not in ("valid", "same"):
+        raise Unsupported(f"keras layers take padding 'valid' or 'same' only, not {padding!r}")
+    try:
+        if kind == "conv":
+            conv_class = {1: L.Conv1D, 2: L.Conv2D, 3: L.Conv3D}[nd]
+            layer = conv_class(filters, kernel, strides=stride, padding=padding, dilation_rate=dilation)
+        elif kind == "depthwise":
+            layer = {1: L.DepthwiseConv1D, 2: L.DepthwiseConv2D}[nd](kernel, strides=stride, padding=padding,
+                                                                     dilation_rate=dilation)
+        elif kind == "conv_transpose":
+            layer = {1: L.Conv1DTranspose, 2: L.Conv2DTranspose, 3: L.Conv3DTranspose}[nd](
+                filters, kernel, strides=stride, padding=padding, dilation_rate=dilation)
+        elif kind in ("max_pool", "avg_pool"):
+            pools = {"max_pool": (L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D),
+                     "avg_pool": (L.AveragePooling1D, L.AveragePooling2D, L.AveragePooling3D)}[kind]
+            layer = pools[nd - 1](kernel, strides=stride, padding=padding)
+        elif kind == "mnist_cnn":
+            layer = _mnist_cnn()
+        else:
+            raise AssertionError(kind)  # checked in layer_output_shape
+    except ValueError as e:  # e.g. strides > 1 with dilation_rate > 1
+        raise Unsupported(f"keras: {e}") from None
+    return tuple(int(v) for v in layer.compute_output_shape(tuple(input_shape)))

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from equiv import oracle
-from equiv.frameworks import Unsupported, per_axis
+from equiv.frameworks import SHAPE_KINDS, Unsupported, per_axis
 
 name = "torch"
 
@@ -471,3 +471,54 @@ def param_count(kind: str, *, nd: int, kernel: int, in_channels: int, out_channe
     else:
         raise ValueError(f"param_count: unknown kind {kind!r}")
     return sum(p.numel() for p in module.parameters())
+
+
+# --- layers as a model builds them: output shapes -------------------------------------------------
+
+_POOL_MODULE: dict[tuple[str, int], Any] = {
+    ("max_pool", 1): torch.nn.MaxPool1d, ("max_pool", 2): torch.nn.MaxPool2d,
+    ("max_pool", 3): torch.nn.MaxPool3d, ("avg_pool", 1): torch.nn.AvgPool1d,
+    ("avg_pool", 2): torch.nn.AvgPool2d, ("avg_pool", 3): torch.nn.AvgPool3d,
+}
+
+
+def _mnist_cnn() -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Conv2d(1, 32, 4), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                               torch.nn.Conv2d(32, 64, 4), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                               torch.nn.Flatten())
+
+
+def layer_output_shape(kind: str, input_shape: Sequence[int], *, kernel: int = 3, filters: int = 4,
+                       stride: int = 1, padding: Any = "valid", dilation: int = 1) -> tuple[int, ...]:
+    """The torch.nn module's output shape (run on a shapes-only meta tensor, channels_first), given
+    and returned in channels_last order."""
+    if kind not in SHAPE_KINDS:
+        raise ValueError(f"layer_output_shape: unknown kind {kind!r}; one of {', '.join(SHAPE_KINDS)}")
+    n, *spatial, cin = input_shape
+    try:  # torch refuses some settings when the module is made (padding='same' with a stride)
+        module = _shape_module(kind, len(spatial), cin, kernel, filters, stride, padding, dilation)
+        y = module.to("meta")(torch.empty((n, cin, *spatial), device="meta"))
+    except ValueError as e:
+        raise Unsupported(f"torch: {e}") from None
+    shape = tuple(int(v) for v in y.shape)
+    return (shape[0], *shape[2:], shape[1]) if len(shape) > 2 else shape
+
+
+def _shape_module(kind: str, nd: int, cin: int, kernel: int, filters: int, stride: int, padding: Any,
+                  dilation: int) -> Any:
+    pad = 0 if padding == "valid" else padding
+    if kind == "conv":
+        return _CONV_MODULE[nd](cin, filters, kernel, stride=stride, padding=pad, dilation=dilation)
+    if kind == "depthwise":
+        return _CONV_MODULE[nd](cin, cin, kernel, stride=stride, padding=pad, dilation=dilation, groups=cin)
+    if kind == "conv_transpose":  # padding crops here: only VALID (no crop) means the same
+        if padding != "valid":
+            raise Unsupported("torch: ConvTranspose's padding crops the output; it has no 'same'")
+        return _CONV_T_MODULE[nd](cin, filters, kernel, stride=stride, dilation=dilation)
+    if kind in ("max_pool", "avg_pool"):
+        if padding == "same":
+            raise Unsupported("torch: pooling layers take an int padding only, no 'same'")
+        return _POOL_MODULE[(kind, nd)](kernel, stride=stride, padding=pad)
+    if kind == "mnist_cnn":
+        return _mnist_cnn()
+    raise AssertionError(kind)  # checked in layer_output_shape

@@ -64,6 +64,35 @@ def _src(docstring: str, body: str) -> str:
 
 MUTANTS: list[Mutant] = [
     Mutant(
+        "conv3d_same_padded_symmetrically",
+        ("torch", "jax"),
+        _src(
+            "Mutant: a stride-2 SAME Conv3D ported with the symmetric padding k//2 on every axis.",
+            """
+            case = Case(grid={"W": [6]}, output_layout="channels_first")
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_first", spatial=[5, 5, p.W], kernel=[3, 3, 3],
+                                   channels=2, out_channels=3)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, w, b, stride=2, padding="same", layout="channels_first")
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                return fw.conv(x, w, b, stride=2, padding="same", layout="channels_first")
+
+            @case.variant
+            def mutant(fw, p, x, w, b):
+                return fw.conv(x, w, b, stride=2, padding=1, layout="channels_first")
+            """,
+        ),
+        shows=BEYOND,
+        hint="padding split on the wrong side",
+    ),
+    Mutant(
         "same_shape_as_symmetric_padding",
         ("torch", "jax"),  # Keras layers take no explicit padding
         _src(

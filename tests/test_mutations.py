@@ -64,6 +64,40 @@ def _src(docstring: str, body: str) -> str:
 
 MUTANTS: list[Mutant] = [
     Mutant(
+        "time_folded_into_channels",
+        ("torch", "jax", "tensorflow"),
+        _src(
+            "Mutant: a TimeDistributed(Conv1D) port that folds time into the channels, (N, L, T*C).",
+            """
+            case = Case(grid={"T": [3]}, output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                xs = conv_inputs(rng, layout="channels_last", spatial=[6], kernel=[3], channels=2,
+                                 out_channels=4, batch=2 * p.T)
+                return {**xs, "x": xs["x"].reshape(2, p.T, 6, 2)}
+
+            @case.oracle
+            def expected(p, x, w, b):
+                y = oracle.conv(x.reshape(2 * p.T, 6, 2), w, b, layout="channels_last")
+                return y.reshape(2, p.T, 4, 4)
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                y = fw.conv(fw.reshape(x, (2 * p.T, 6, 2)), w, b, layout="channels_last")
+                return fw.reshape(y, (2, p.T, 4, 4))
+
+            @case.variant
+            def mutant(fw, p, x, w, b):  # every output sees every step: time summed with the channels
+                x_tc = fw.reshape(fw.transpose(x, (0, 2, 1, 3)), (2, 6, p.T * 2))
+                w_big = _native(fw, np.tile(fw.to_numpy(w), (1, p.T, p.T)))
+                y = fw.conv(x_tc, w_big, _native(fw, np.tile(fw.to_numpy(b), p.T)), layout="channels_last")
+                return fw.transpose(fw.reshape(y, (2, 4, p.T, 4)), (0, 2, 1, 3))
+            """,
+        ),
+        shows=BEYOND,
+    ),
+    Mutant(
         "conv3d_same_padded_symmetrically",
         ("torch", "jax"),
         _src(

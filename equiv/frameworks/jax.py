@@ -527,3 +527,12 @@ def layer_output_shape(kind: str, input_shape: Sequence[int], *, kernel: int = 3
     if kind in ("max_pool", "avg_pool"):
         return tuple(int(v) for v in jax.eval_shape(lambda a: fn(a, kernel), x).shape)
     return tuple(int(v) for v in jax.eval_shape(fn, *args).shape)
+
+
+def time_distributed_conv(x: jax.Array, w: jax.Array, b: jax.Array | None = None, *, padding: str = "valid",
+                          layout: str = "channels_last") -> jax.Array:
+    """jax.vmap of the conv over the time axis (1) of (N, T, ...)."""
+    def per_step(xt: jax.Array) -> jax.Array:
+        return conv(xt, w, b, padding=padding, layout=layout)
+
+    return jax.vmap(per_step, in_axes=1, out_axes=1)(x)

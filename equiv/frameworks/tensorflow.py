@@ -650,3 +650,17 @@ def layer_output_shape(kind: str, input_shape: Sequence[int], *, kernel: int = 3
     except ValueError as e:  # e.g. strides > 1 with dilation_rate > 1
         raise Unsupported(f"keras: {e}") from None
     return tuple(int(v) for v in layer.compute_output_shape(tuple(input_shape)))
+
+
+def time_distributed_conv(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor | None = None, *,
+                          padding: str = "valid") -> tf.Tensor:
+    """keras.layers.TimeDistributed(Conv{1,2}D) on (N, T, *s, C): channels_last, weights set."""
+    import keras
+
+    nd = len(x.shape) - 3
+    inner = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D}[nd](
+        filters=w.shape[-1], kernel_size=tuple(w.shape[:nd]), padding=padding, use_bias=b is not None,
+        dtype=x.dtype.name)
+    inner.build((None, *x.shape[2:]))
+    inner.set_weights([to_numpy(w)] + ([to_numpy(b)] if b is not None else []))
+    return keras.layers.TimeDistributed(inner, dtype=x.dtype.name)(x)  # the wrapper casts to its own dtype

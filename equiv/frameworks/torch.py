@@ -522,3 +522,11 @@ def _shape_module(kind: str, nd: int, cin: int, kernel: int, filters: int, strid
     if kind == "mnist_cnn":
         return _mnist_cnn()
     raise AssertionError(kind)  # checked in layer_output_shape
+
+
+def time_distributed_conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None, *,
+                          padding: str = "valid") -> torch.Tensor:
+    """torch has no TimeDistributed: fold time into the batch around nn.Conv*d, (N, T, C, *s)."""
+    y = conv_layer(x.flatten(0, 1), w, b, padding=0 if padding == "valid" else padding)
+    out: torch.Tensor = y.unflatten(0, (x.shape[0], x.shape[1]))  # type: ignore[no-untyped-call]
+    return out

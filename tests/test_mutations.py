@@ -64,6 +64,38 @@ def _src(docstring: str, body: str) -> str:
 
 MUTANTS: list[Mutant] = [
     Mutant(
+        "torch_conv_weight_reshaped_to_hwio",
+        ("torch", "jax", "tensorflow"),
+        _src(
+            "Mutant: a torch OIHW conv weight ported to channels_last as w.reshape(kh, kw, I, O).",
+            """
+            case = Case(grid={"H": [6]}, output_layout="channels_first")
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_first", spatial=[p.H, 5], kernel=[3, 3], channels=2,
+                                   out_channels=4)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, w, b, layout="channels_first")
+
+            def _ported(fw, x, w_hwio, b):
+                y = fw.conv(fw.transpose(x, (0, 2, 3, 1)), w_hwio, b, layout="channels_last")
+                return fw.transpose(y, (0, 3, 1, 2))
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                return _ported(fw, x, fw.transpose(w, (2, 3, 1, 0)), b)
+
+            @case.variant
+            def mutant(fw, p, x, w, b):
+                return _ported(fw, x, fw.reshape(w, (3, 3, 2, 4)), b)
+            """,
+        ),
+        shows=BEYOND,
+    ),
+    Mutant(
         "time_folded_into_channels",
         ("torch", "jax", "tensorflow"),
         _src(

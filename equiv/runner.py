@@ -182,10 +182,8 @@ def _to_numpy(fw: Any, value: Any) -> Array:
 def _call(fw: Any, spec: Spec, ref: Reference) -> Any:
     native = {k: fw.asarray(v.astype(spec.dtype), spec.device) for k, v in ref.inputs.items()}
     with fw.scope(spec.device):
-        if hasattr(fw, "execute"):
-            return fw.execute(lambda **kw: spec.variant.fn(fw, spec.params, **kw),
-                              (spec.variant.fn, spec.params.id), native)
-        return spec.variant.fn(fw, spec.params, **native)
+        return fw.execute(lambda **kw: spec.variant.fn(fw, spec.params, **kw),
+                          (spec.variant.fn, spec.params.id), native)
 
 
 def run(spec: Spec, cfg: Config) -> Result:

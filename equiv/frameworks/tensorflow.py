@@ -53,6 +53,11 @@ def _onednn() -> bool:
     return bool(_pywrap_util_port.IsMklEnabled())
 
 
+def execute(fn: Any, key: tuple[Any, ...], arrays: dict[str, Any]) -> Any:
+    """Eager ops, as Keras runs layers outside tf.function: the variant runs as it is."""
+    return fn(**arrays)
+
+
 def compile_stats() -> dict[str, float]:
     """Eager ops run registered kernels: nothing is compiled per shape (equiv uses no tf.function)."""
     return {}

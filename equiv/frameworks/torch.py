@@ -48,6 +48,11 @@ def environment() -> dict[str, Any]:
     }
 
 
+def execute(fn: Any, key: tuple[Any, ...], arrays: dict[str, Any]) -> Any:
+    """Eager ATen ops: the variant runs as it is (nothing to compile)."""
+    return fn(**arrays)
+
+
 def compile_stats() -> dict[str, float]:
     """Eager ATen kernels: nothing is compiled per shape."""
     return {}

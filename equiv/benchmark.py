@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+
+from equiv import frameworks, machine
 
 RUNS: dict[str, list[str]] = {
     "serial-cold": ["-p", "no:xdist"],
@@ -94,8 +95,7 @@ def _workers(args: list[str]) -> int:
     if "-n" not in args:
         return 1
     value = args[args.index("-n") + 1]
-    return (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) \
-        if value in ("auto", "logical") else int(value)
+    return machine.usable_cores() if value in ("auto", "logical") else int(value)
 
 
 def summary(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -184,8 +184,6 @@ def main(argv: list[str]) -> int:
 
 
 def _machine() -> dict[str, Any]:
-    from equiv import frameworks, machine
-
     return {"cpu": machine.cpu(), "python": sys.version.split()[0],
             "versions": {n: frameworks.installed_version(n) for n in frameworks.NAMES}}
 

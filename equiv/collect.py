@@ -90,7 +90,7 @@ class CaseItem(pytest.Item):
         self.spec = spec
         self.defect = defect
         # Same group -> same xdist worker (--dist loadgroup): one oracle call for all frameworks.
-        self.add_marker(pytest.mark.xdist_group(f"{spec.case_name}-{spec.params.id}-{spec.dtype}-{spec.seed}"))
+        self.add_marker(pytest.mark.xdist_group("-".join(map(str, runner.reference_key(spec)))))
 
     @property
     def pair_key(self) -> tuple[Any, ...]:

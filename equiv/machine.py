@@ -112,9 +112,12 @@ def worker_threads(env: Any = os.environ, cores: int | None = None) -> int | Non
     count = env.get("PYTEST_XDIST_WORKER_COUNT")
     if not count or not count.isdigit() or int(count) < 1:
         return None
-    if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores // int(count))
+    return max(1, (cores or usable_cores()) // int(count))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def share_cores(env: Any = os.environ) -> int | None:

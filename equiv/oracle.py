@@ -758,6 +758,42 @@ def max_pool(
     return _output_layout(y, layout)
 
 
+def max_pool_vjp(
+    x: npt.ArrayLike,
+    window: IntOrTuple,
+    g: npt.ArrayLike,
+    *,
+    stride: IntOrTuple | None = None,
+    padding: PaddingSpec = "valid",
+    dilation: IntOrTuple = 1,
+    ceil_mode: bool = False,
+    layout: str = "channels_first",
+) -> Array:
+    """Gradient of sum(max_pool(x) * g) w.r.t. x: each window's g goes to the cell that won its max.
+
+    Ties go to the first cell in window order (row-major); a gradient at a tie is a subgradient the
+    frameworks choose differently, so claims about it draw inputs without ties. Overlapping windows
+    add their contributions; padded cells, which never win, are cropped.
+    """
+    fn = "max_pool_vjp"
+    xc = _input_cf(fn, x, layout)
+    geo = _pool_geometry(fn, xc.shape[2:], window, stride, padding, dilation, ceil_mode)
+    pads = [(pb, pa + e) for (pb, pa), e in zip(geo.pads, geo.extra, strict=True)]
+    xp = _pad(xc, pads, -np.inf)
+    win = _windows(xp, geo.window, geo.stride, geo.dilation, geo.out)
+    gc = _input_cf(fn, g, layout)
+    if gc.shape != win.shape[: 2 + len(geo.out)]:
+        shape = win.shape[: 2 + len(geo.out)]
+        shown = shape if layout == "channels_first" else (shape[0], *shape[2:], shape[1])
+        raise ValueError(f"{fn}: g must have the pool output shape {shown}, got g.shape={np.shape(g)}")
+    flat = win.reshape(*win.shape[: 2 + len(geo.out)], -1)
+    winner = flat.argmax(axis=-1)  # the first maximum, as the docstring says
+    onehot = np.arange(flat.shape[-1]) == winner[..., None]
+    contrib = (onehot * gc[..., None]).reshape(win.shape)
+    dxp = _scatter_taps(contrib, xp.shape[2:], geo.stride, geo.dilation)
+    return _output_layout(_crop(dxp, pads), layout)
+
+
 def avg_pool(
     x: npt.ArrayLike,
     window: IntOrTuple,
@@ -909,3 +945,25 @@ def relu(x: npt.ArrayLike) -> Array:
     """max(x, 0) elementwise; NaN stays NaN."""
     xa = np.asarray(x, dtype=np.float64)
     return np.where(xa < 0, 0.0, xa)
+
+
+def relu_vjp(x: npt.ArrayLike, g: npt.ArrayLike) -> Array:
+    """Gradient of sum(relu(x) * g) w.r.t. x: g where x > 0, else 0 (the subgradient 0 at x = 0, which
+    torch, TensorFlow and JAX all pick)."""
+    xa = np.asarray(x, dtype=np.float64)
+    ga = np.asarray(g, dtype=np.float64)
+    if xa.shape != ga.shape:
+        raise ValueError(f"relu_vjp: g must have x's shape {xa.shape}, got g.shape={ga.shape}")
+    return np.where(xa > 0, ga, 0.0)
+
+
+def dense_vjp(x: npt.ArrayLike, w: npt.ArrayLike, g: npt.ArrayLike) -> tuple[Array, Array, Array]:
+    """Gradients (dx, dw, db) of sum(dense(x, w, b) * g) for x (N, in), w (in, out), g (N, out)."""
+    xa = np.asarray(x, dtype=np.float64)
+    wa = np.asarray(w, dtype=np.float64)
+    ga = np.asarray(g, dtype=np.float64)
+    want = (*xa.shape[:-1], wa.shape[1]) if wa.ndim == 2 else None
+    if xa.ndim != 2 or wa.ndim != 2 or xa.shape[1] != wa.shape[0] or ga.shape != want:
+        raise ValueError(f"dense_vjp: needs x (N, in), w (in, out), g (N, out); got x.shape={xa.shape}, "
+                         f"w.shape={wa.shape}, g.shape={ga.shape}")
+    return ga @ wa.T, xa.T @ ga, ga.sum(axis=0)

@@ -1406,3 +1406,69 @@ def test_relu_by_hand() -> None:
     got = oracle.relu([-2.0, -0.0, 0.5, np.inf, -np.inf, np.nan])
     np.testing.assert_array_equal(got[:5], [0.0, 0.0, 0.5, np.inf, 0.0])
     assert np.isnan(got[5])
+
+
+# --------------------------------------------------------------------------
+# Gradients of the model's other layers: max pool, relu, dense
+# --------------------------------------------------------------------------
+
+
+def test_max_pool_vjp_by_hand() -> None:
+    # x = [1, 5, 2, 4, 3], window 2 stride 2: windows [1, 5] and [2, 4]; cell 4 (value 3) is never
+    # reached. g = [10, 20] goes to the winners 5 (index 1) and 4 (index 3).
+    got = oracle.max_pool_vjp([[[1.0, 5.0, 2.0, 4.0, 3.0]]], 2, [[[10.0, 20.0]]])
+    np.testing.assert_array_equal(got, [[[0.0, 10.0, 0.0, 20.0, 0.0]]])
+    # Overlapping windows (stride 1) add up: [1, 5], [5, 2], [2, 4], [4, 3] -> 5 wins twice, 4 twice.
+    got = oracle.max_pool_vjp([[[1.0, 5.0, 2.0, 4.0, 3.0]]], 2, [[[1.0, 2.0, 3.0, 4.0]]], stride=1)
+    np.testing.assert_array_equal(got, [[[0.0, 3.0, 0.0, 7.0, 0.0]]])
+    # A tie goes to the first cell; padding (SAME adds one cell after) never wins, even over -9.
+    got = oracle.max_pool_vjp([[[7.0, 7.0, -9.0]]], 2, [[[1.0, 2.0]]], padding="same")
+    np.testing.assert_array_equal(got, [[[1.0, 0.0, 2.0]]])
+
+
+def test_max_pool_vjp_channels_last_is_the_transposed_gradient() -> None:
+    rng = np.random.default_rng(3)
+    x, g = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((2, 3, 3, 3))
+    cf = oracle.max_pool_vjp(x, 2, g, layout="channels_first")
+    cl = oracle.max_pool_vjp(x.transpose(0, 2, 3, 1), 2, g.transpose(0, 2, 3, 1), layout="channels_last")
+    np.testing.assert_array_equal(cl, cf.transpose(0, 2, 3, 1))
+
+
+@pytest.mark.parametrize("cfg", [dict(window=2), dict(window=3, stride=1),
+                                 dict(window=3, stride=2, padding=1),
+                                 dict(window=2, stride=2, padding="same", dilation=2)])
+def test_max_pool_vjp_finite_differences(cfg: dict[str, Any]) -> None:
+    # Max pooling is linear near a tie-free point: a central difference is exact up to rounding.
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((1, 2, 7, 6))
+    y = oracle.max_pool(x, **cfg)
+    g = rng.standard_normal(y.shape)
+    grad = oracle.max_pool_vjp(x, cfg["window"], g, **{k: v for k, v in cfg.items() if k != "window"})
+    h = 1e-7
+    for index in np.ndindex(*x.shape):
+        e = np.zeros_like(x)
+        e[index] = h
+        fd = ((oracle.max_pool(x + e, **cfg) - oracle.max_pool(x - e, **cfg)) * g).sum() / (2 * h)
+        assert abs(fd - grad[index]) < 1e-6, (index, fd, grad[index])
+
+
+def test_max_pool_vjp_rejects_a_g_of_the_wrong_shape() -> None:
+    with pytest.raises(ValueError, match=r"max_pool_vjp: g must have the pool output shape \(1, 1, 2\)"):
+        oracle.max_pool_vjp([[[1.0, 5.0, 2.0, 4.0]]], 2, [[[1.0, 2.0, 3.0]]])
+
+
+def test_relu_vjp_by_hand() -> None:
+    got = oracle.relu_vjp([-2.0, 0.0, 0.5, 3.0], [1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(got, [0.0, 0.0, 3.0, 4.0])
+    with pytest.raises(ValueError, match="relu_vjp: g must have x's shape"):
+        oracle.relu_vjp([1.0, 2.0], [1.0])
+
+
+def test_dense_vjp_by_hand() -> None:
+    # y = x @ w with x = [[1, 2]], w = [[1, 0, 2], [0, 1, 3]]; g = [[1, 10, 100]].
+    dx, dw, db = oracle.dense_vjp([[1.0, 2.0]], [[1.0, 0.0, 2.0], [0.0, 1.0, 3.0]], [[1.0, 10.0, 100.0]])
+    np.testing.assert_array_equal(dx, [[201.0, 310.0]])  # g @ w.T
+    np.testing.assert_array_equal(dw, [[1.0, 10.0, 100.0], [2.0, 20.0, 200.0]])  # x.T @ g
+    np.testing.assert_array_equal(db, [1.0, 10.0, 100.0])
+    with pytest.raises(ValueError, match=r"dense_vjp: needs x \(N, in\)"):
+        oracle.dense_vjp([[1.0, 2.0]], [[1.0, 0.0]], [[1.0]])

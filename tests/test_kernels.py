@@ -265,3 +265,13 @@ def test_the_test_session_runs_both_kernel_settings() -> None:
     source = (ROOT / "noxfile.py").read_text()
     tests = source[source.index("def tests("):source.index("def stress(")]
     assert '"--equiv-cpu-kernels", "onednn"' in tests and '"--equiv-cpu-kernels", "reference"' in tests
+
+
+def test_a_model_spec_with_an_unknown_or_malformed_layer_is_named() -> None:
+    from equiv.frameworks import check_layers
+
+    check_layers([("conv", None, None), ("relu",), ("max_pool", 2), ("flatten",), ("dense", None, None)])
+    for bad in [("softmax",), ("conv", None), ()]:
+        message = r"sequential_vjp: layer 1 is .*; each is one of \('conv', w, b\)"
+        with pytest.raises(ValueError, match=message):
+            check_layers([("relu",), bad])

@@ -30,6 +30,19 @@ DTYPES: tuple[str, ...] = ("float32", "float64")
 PRECISIONS: tuple[str, ...] = ("ieee", "tf32")
 # The layers layer_output_shape knows (every framework module spells each its own way).
 SHAPE_KINDS: tuple[str, ...] = ("conv", "depthwise", "conv_transpose", "max_pool", "avg_pool", "mnist_cnn")
+# The layers sequential_vjp builds a model from, each a tuple: ("conv", w, b), ("relu",),
+# ("max_pool", window), ("flatten",) in memory order, ("dense", w, b) with w (in, out). Conv weights
+# follow the layout's convention (OIHW for channels_first, HWIO for channels_last), as conv's do.
+LAYER_KINDS: tuple[str, ...] = ("conv", "relu", "max_pool", "flatten", "dense")
+
+
+def check_layers(layers: Sequence[tuple[Any, ...]]) -> None:
+    """A model spec every framework module can build, or a ValueError naming the bad layer."""
+    arity = {"conv": 3, "relu": 1, "max_pool": 2, "flatten": 1, "dense": 3}
+    for i, layer in enumerate(layers):
+        if not layer or layer[0] not in arity or len(layer) != arity[layer[0]]:
+            raise ValueError(f"sequential_vjp: layer {i} is {layer!r}; each is one of ('conv', w, b), "
+                             "('relu',), ('max_pool', window), ('flatten',), ('dense', w, b)")
 
 # The distribution whose presence decides "installed" (tensorflow-cpu provides tensorflow).
 _DISTRIBUTIONS = {

@@ -28,7 +28,7 @@ import jax.numpy as jnp  # noqa: E402
 from jax import lax  # noqa: E402
 
 from equiv import oracle  # noqa: E402
-from equiv.frameworks import SHAPE_KINDS, Unsupported, per_axis  # noqa: E402
+from equiv.frameworks import SHAPE_KINDS, Unsupported, check_layers, per_axis  # noqa: E402
 
 name = "jax"
 
@@ -406,8 +406,9 @@ def max_pool(
     if ceil_mode:
         raise Unsupported("jax: lax.reduce_window has no ceil_mode")
     dims, strides, pads = _pool_args(x, window, stride, padding, layout)
-    # reduce_window pads with the init value: -inf, so a padded cell never wins.
-    y: jax.Array = lax.reduce_window(x, jnp.array(-jnp.inf, x.dtype), lax.max, dims, strides, pads)
+    # reduce_window pads with the init value: -inf, so a padded cell never wins. A Python -inf (not an
+    # array) lets JAX see the monoid and use reduce_window_max, which has a gradient.
+    y: jax.Array = lax.reduce_window(x, -jnp.inf, lax.max, dims, strides, pads)
     return y
 
 
@@ -536,3 +537,30 @@ def time_distributed_conv(x: jax.Array, w: jax.Array, b: jax.Array | None = None
         return conv(xt, w, b, padding=padding, layout=layout)
 
     return jax.vmap(per_step, in_axes=1, out_axes=1)(x)
+
+
+def sequential_vjp(layers: Sequence[tuple[Any, ...]], x: jax.Array, g: jax.Array, *,
+                   layout: str = "channels_first") -> tuple[jax.Array, jax.Array, list[tuple[Any, Any]]]:
+    """The layers as one function of lax ops (JAX has no layers), differentiated by jax.vjp:
+    (y, dx, [(dw, db) per conv/dense layer, in the layers' own layouts])."""
+    check_layers(layers)
+    params = [tuple(args) for _, *args in layers if _ in ("conv", "dense")]
+
+    def model(x: jax.Array, params: list[tuple[Any, Any]]) -> jax.Array:
+        weights = iter(params)
+        for kind, *args in layers:
+            if kind == "conv":
+                x = conv(x, *next(weights), layout=layout)
+            elif kind == "dense":
+                x = dense(x, *next(weights))
+            elif kind == "relu":
+                x = jax.nn.relu(x)  # its derivative at 0 is 0, as torch's and TF's are (jnp.maximum's is 1/2)
+            elif kind == "max_pool":
+                x = max_pool(x, args[0], layout=layout)
+            else:
+                x = flatten_layer(x)
+        return x
+
+    y, pullback = jax.vjp(model, x, params)
+    dx, grads = pullback(g)
+    return y, dx, list(grads)

@@ -14,7 +14,7 @@ import numpy.typing as npt  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from equiv import machine, oracle  # noqa: E402
-from equiv.frameworks import SHAPE_KINDS, Unsupported, per_axis  # noqa: E402
+from equiv.frameworks import SHAPE_KINDS, Unsupported, check_layers, per_axis  # noqa: E402
 
 name = "tensorflow"
 
@@ -669,3 +669,55 @@ def time_distributed_conv(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor | None = None
     inner.build((None, *x.shape[2:]))
     inner.set_weights([to_numpy(w)] + ([to_numpy(b)] if b is not None else []))
     return keras.layers.TimeDistributed(inner, dtype=x.dtype.name)(x)  # the wrapper casts to its own dtype
+
+
+def sequential_vjp(layers: Sequence[tuple[Any, ...]], x: tf.Tensor, g: tf.Tensor, *,
+                   layout: str = "channels_first") -> tuple[tf.Tensor, tf.Tensor, list[tuple[Any, Any]]]:
+    """A keras.Sequential of the layers with set_weights, differentiated by tf.GradientTape with
+    output_gradients=g: (y, dx, [(dw, db) per conv/dense layer, in the layers' own layouts])."""
+    import keras
+
+    check_layers(layers)
+    L, dtype, nd = keras.layers, x.dtype.name, len(x.shape) - 2
+    model = keras.Sequential([keras.Input(tuple(x.shape[1:]), dtype=dtype)])
+    weights: list[list[Any]] = []
+    for kind, *args in layers:
+        if kind == "conv":
+            w, b = args
+            # A Keras kernel is (*k, I, O) whatever the data_format: an OIHW weight is transposed.
+            kernel = w if layout == "channels_last" else tf.transpose(w, [*range(2, nd + 2), 1, 0])
+            layer = {1: L.Conv1D, 2: L.Conv2D, 3: L.Conv3D}[nd](
+                w.shape[-1] if layout == "channels_last" else w.shape[0], tuple(kernel.shape[:nd]),
+                use_bias=b is not None, data_format=layout, dtype=dtype)
+            weights.append([kernel] + ([b] if b is not None else []))
+        elif kind == "dense":
+            w, b = args
+            layer = L.Dense(w.shape[1], use_bias=b is not None, dtype=dtype)
+            weights.append([w] + ([b] if b is not None else []))
+        elif kind == "relu":
+            layer = L.ReLU(dtype=dtype)
+        elif kind == "max_pool":
+            layer = getattr(L, f"MaxPooling{nd}D")(args[0], data_format=layout, dtype=dtype)
+        else:
+            # Flatten(data_format="channels_first") would move the channels last first; "channels_last"
+            # keeps the memory order, which is what torch's Flatten and the spec's ("flatten",) mean.
+            layer = L.Flatten(data_format="channels_last", dtype=dtype)
+        model.add(layer)
+    with_weights = [layer for layer in model.layers if layer.weights]
+    for layer, values in zip(with_weights, weights, strict=True):
+        layer.set_weights([to_numpy(v) for v in values])
+    with _layout_refusals():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = model(x)
+        variables = [v for layer in with_weights for v in layer.trainable_weights]
+        dx, *dvars = tape.gradient(y, [x, *variables], output_gradients=g)
+    grads: list[tuple[Any, Any]] = []
+    kinds = [lay[0] for lay in layers if lay[0] in ("conv", "dense")]
+    for kind, layer in zip(kinds, with_weights, strict=True):
+        dw, *rest = dvars[:len(layer.trainable_weights)]
+        dvars = dvars[len(layer.trainable_weights):]
+        if kind == "conv" and layout == "channels_first":
+            dw = tf.transpose(dw, [nd + 1, nd, *range(nd)])  # (*k, I, O) back to OIHW
+        grads.append((dw, rest[0] if rest else None))
+    return y, dx, grads

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from equiv import oracle
-from equiv.frameworks import SHAPE_KINDS, Unsupported, per_axis
+from equiv.frameworks import SHAPE_KINDS, Unsupported, check_layers, per_axis
 
 name = "torch"
 
@@ -535,3 +535,48 @@ def time_distributed_conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | No
     y = conv_layer(x.flatten(0, 1), w, b, padding=0 if padding == "valid" else padding)
     out: torch.Tensor = y.unflatten(0, (x.shape[0], x.shape[1]))  # type: ignore[no-untyped-call]
     return out
+
+
+def sequential_vjp(layers: Sequence[tuple[Any, ...]], x: torch.Tensor, g: torch.Tensor, *,
+                   layout: str = "channels_first") -> tuple[torch.Tensor, Any, list[tuple[Any, Any]]]:
+    """A torch.nn.Sequential of the layers with the weights copied in, run forward, then backward with
+    y.backward(g): (y, dx, [(dw, db) per conv/dense layer, in the layers' own layouts])."""
+    check_layers(layers)
+    if layout != "channels_first":
+        raise Unsupported("torch: torch.nn conv and pooling layers take channels_first (N, C, *spatial) only")
+    modules: list[torch.nn.Module] = []
+    weighted: list[Any] = []  # the conv and Linear modules, whose .weight and .bias are tensors
+    for kind, *args in layers:
+        if kind == "conv":
+            w, b = args
+            module: torch.nn.Module = _LAYER[w.ndim - 2](w.shape[1], w.shape[0], tuple(w.shape[2:]),
+                                                         bias=b is not None)
+        elif kind == "dense":
+            w, b = args
+            module = torch.nn.Linear(w.shape[0], w.shape[1], bias=b is not None)
+            w = w.T  # nn.Linear stores (out, in)
+        elif kind == "relu":
+            module = torch.nn.ReLU()
+        elif kind == "max_pool":
+            module = _POOL_MODULE[("max_pool", x.ndim - 2)](args[0])
+        else:
+            module = torch.nn.Flatten()  # memory order: (C, *spatial) for channels_first
+        module = module.to(device=x.device, dtype=x.dtype)
+        if kind in ("conv", "dense"):
+            layer: Any = module
+            with torch.no_grad():
+                layer.weight.copy_(w)
+                if b is not None:
+                    layer.bias.copy_(b)
+            weighted.append(layer)
+        modules.append(module)
+    xg = x.detach().clone().requires_grad_(True)
+    y = torch.nn.Sequential(*modules)(xg)
+    y.backward(g)
+    dx: Any = xg.grad
+    grads: list[tuple[Any, Any]] = []
+    for m in weighted:
+        dw: Any = m.weight.grad
+        db = None if m.bias is None else m.bias.grad
+        grads.append((dw.T if isinstance(m, torch.nn.Linear) else dw, db))  # Linear's (out, in) to (in, out)
+    return y.detach(), dx, grads

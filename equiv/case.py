@@ -110,6 +110,8 @@ class Case:
     output_layout: str = "layout"
     draw: Callable[..., Mapping[str, Any]] | None = None
     expected: Callable[..., Any] | None = None
+    # (magnitude, terms) for a bound the oracle on |inputs| and on ones does not give (see magnitude()).
+    error_model: Callable[..., tuple[Any, Any]] | None = None
     variants: list[Variant] = field(default_factory=list)
 
     def inputs(self, fn: Callable[..., Mapping[str, Any]]) -> Callable[..., Mapping[str, Any]]:
@@ -120,6 +122,17 @@ class Case:
     def oracle(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Decorate `fn(p, **inputs) -> array | tuple | dict` computed with `equiv.oracle`."""
         self.expected = fn
+        return fn
+
+    def magnitude(self, fn: Callable[..., tuple[Any, Any]]) -> Callable[..., tuple[Any, Any]]:
+        """Decorate `fn(p, **inputs) -> (magnitude, terms)`, each shaped like the oracle's result.
+
+        By default the magnitude is the oracle on |inputs| and the term count the oracle on ones. For
+        a composition that is wrong twice: ReLU and max-pool gradients route by the signs and winners
+        of the real activations, which |inputs| change, and ones multiply the layers' term counts where
+        the error analysis adds them along a path. A composition declares both itself.
+        """
+        self.error_model = fn
         return fn
 
     @overload

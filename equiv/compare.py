@@ -312,7 +312,7 @@ def _recompute_hints(
             alt = recompute(changes)
         except Exception:
             return False
-        if alt is None or np.shape(alt) != a.shape or a.shape[ax] < 3:
+        if alt is None or np.shape(alt) != a.shape or ax >= a.ndim or a.shape[ax] < 3:
             return False
         inside = tuple(slice(1, -1) if i == ax else slice(None) for i in range(a.ndim))
         return _close(a[inside], np.asarray(alt, dtype=np.float64)[inside])

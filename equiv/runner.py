@@ -160,7 +160,16 @@ def reference(spec: Spec) -> Reference:
 
         expected = as_arrays(case.expected(p, **rounded))
         magnitude = terms = None
-        if case.tolerance.needs_magnitude:
+        if case.tolerance.needs_magnitude and case.error_model is not None:
+            m, k = case.error_model(p, **rounded)
+            magnitude, terms = as_arrays(m), as_arrays(k)
+            names = [n for n, _ in expected]
+            if [n for n, _ in magnitude] != names or [n for n, _ in terms] != names:
+                raise ValueError(f"{spec.case_name}: @case.magnitude must return (magnitude, terms) with the "
+                                 f"oracle's outputs {names}, got {[n for n, _ in magnitude]} and "
+                                 f"{[n for n, _ in terms]}")
+            terms = [(n, np.broadcast_to(t, e.shape)) for (n, t), (_, e) in zip(terms, expected, strict=True)]
+        elif case.tolerance.needs_magnitude:
             magnitude = as_arrays(case.expected(p, **{k: np.abs(v) for k, v in rounded.items()}))
             if case.tolerance.terms is not None:
                 k = float(case.tolerance.terms(p))

@@ -267,3 +267,28 @@ def test_gpu_driver_read_from_the_kernel_module_file(
     proc.write_text(line + "\n")
     assert frameworks.gpu_driver(proc) == version
     assert frameworks.gpu_driver(tmp_path / "absent") is None
+
+
+def test_case_magnitude_sets_the_bound_and_a_wrong_one_is_named(suite: pytest.Pytester) -> None:
+    # A variant 1e-3 off fails under the default bound; a declared magnitude of 1e15 lets it pass,
+    # so the declared (magnitude, terms) is the one the item is judged by.
+    off = CASE.replace('padding="same", layout=p.layout)\n\'\'\'', "").replace(
+        "    return fw.conv(x, w, b, padding=\"same\", layout=p.layout)",
+        "    return fw.conv(x, w, b, padding=\"same\", layout=p.layout) + 1e-3")
+    assert off.count("+ 1e-3") == 1
+    (suite.path / "cases" / "small_conv.py").write_text(off)
+    run(suite, "--equiv-framework", "jax", "--equiv-device", "cpu").assert_outcomes(failed=4)
+    loose = off + (
+        "\n@case.magnitude\ndef error_model(p, x, w, b):\n"
+        "    y = oracle.conv(x, w, b, padding=\"same\", layout=p.layout)\n"
+        "    return 0 * y + 1e15, 13\n"
+    )
+    (suite.path / "cases" / "small_conv.py").write_text(loose)
+    run(suite, "--equiv-framework", "jax", "--equiv-device", "cpu").assert_outcomes(passed=4)
+    # A magnitude whose outputs are not the oracle's is the case's error, named with the case.
+    named = loose.replace("return 0 * y + 1e15, 13", "return {'other': y}, {'other': 1}")
+    (suite.path / "cases" / "small_conv.py").write_text(named)
+    result = run(suite, "--equiv-framework", "jax", "--equiv-device", "cpu")
+    result.assert_outcomes(failed=4)
+    assert ("small_conv: @case.magnitude must return (magnitude, terms) with the oracle's outputs ['out'], "
+            "got ['other'] and ['other']") in result.stdout.str()

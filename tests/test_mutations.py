@@ -1138,6 +1138,31 @@ MUTANTS: list[Mutant] = [
         ),
         shows=rf"1 of 120 {BEYOND} \(error_ratio inf; allowed: exact equality",
     ),
+    *(
+        Mutant(
+            f"model_port_weights_through_float16_{layout}",
+            fws,
+            # The real claim (its `ported` variant is the control) plus a port whose second conv's
+            # weights were copied through float16 (a relative error of up to 2**-11 each), as a
+            # converter that saves half-precision checkpoints does: the composition's bound must be tight
+            # enough to see it. One layout per mutant, with the frameworks whose layers take it
+            # (torch.nn: channels_first only; TF's Eigen kernels: channels_last only).
+            (ROOT / "cases" / "model_port.py").read_text(encoding="utf-8") + textwrap.dedent(
+                """
+
+                case.grid = {"layout": ["LAYOUT"]}
+
+
+                @case.variant
+                def mutant_conv2_weights_through_float16(fw, p, x, g, **w):
+                    w2 = fw.to_numpy(w["w2"]).astype(np.float16).astype(np.float32)
+                    return _run(fw, p, x, g, dict(w, w2=fw.asarray(w2, "cpu")))
+                """
+            ).replace("LAYOUT", layout),
+            shows=BEYOND,
+        )
+        for layout, fws in (("channels_first", ("torch", "jax")), ("channels_last", ("tensorflow", "jax")))
+    ),
 ]
 
 

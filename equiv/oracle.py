@@ -747,15 +747,23 @@ def max_pool(
     the last window would start inside the right padding; taps past the
     padded extent are ignored.  A window made only of padding gives -inf.
     """
-    fn = "max_pool"
+    win, _, _, _ = _max_pool_windows("max_pool", x, window, stride, padding, dilation, ceil_mode, layout)
+    nd = win.ndim // 2 - 1
+    y: Array = win.max(axis=tuple(range(2 + nd, 2 + 2 * nd)))
+    return _output_layout(y, layout)
+
+
+def _max_pool_windows(
+    fn: str, x: npt.ArrayLike, window: object, stride: object, padding: object, dilation: object,
+    ceil_mode: bool, layout: str,
+) -> tuple[Array, Array, list[tuple[int, int]], _PoolGeometry]:
+    """(windows (N, C, *out, *window), the padded input, its pads, the geometry), channels_first."""
     xc = _input_cf(fn, x, layout)
     geo = _pool_geometry(fn, xc.shape[2:], window, stride, padding, dilation, ceil_mode)
     pads = [(pb, pa + e) for (pb, pa), e in zip(geo.pads, geo.extra, strict=True)]
     # -inf padding: a padded cell can never be the max of a window.
-    win = _windows(_pad(xc, pads, -np.inf), geo.window, geo.stride, geo.dilation, geo.out)
-    nd = len(geo.window)
-    y: Array = win.max(axis=tuple(range(2 + nd, 2 + 2 * nd)))
-    return _output_layout(y, layout)
+    xp = _pad(xc, pads, -np.inf)
+    return _windows(xp, geo.window, geo.stride, geo.dilation, geo.out), xp, pads, geo
 
 
 def max_pool_vjp(
@@ -776,17 +784,13 @@ def max_pool_vjp(
     add their contributions; padded cells, which never win, are cropped.
     """
     fn = "max_pool_vjp"
-    xc = _input_cf(fn, x, layout)
-    geo = _pool_geometry(fn, xc.shape[2:], window, stride, padding, dilation, ceil_mode)
-    pads = [(pb, pa + e) for (pb, pa), e in zip(geo.pads, geo.extra, strict=True)]
-    xp = _pad(xc, pads, -np.inf)
-    win = _windows(xp, geo.window, geo.stride, geo.dilation, geo.out)
+    win, xp, pads, geo = _max_pool_windows(fn, x, window, stride, padding, dilation, ceil_mode, layout)
+    shape = win.shape[: win.ndim // 2 + 1]  # (N, C, *out)
     gc = _input_cf(fn, g, layout)
-    if gc.shape != win.shape[: 2 + len(geo.out)]:
-        shape = win.shape[: 2 + len(geo.out)]
+    if gc.shape != shape:
         shown = shape if layout == "channels_first" else (shape[0], *shape[2:], shape[1])
         raise ValueError(f"{fn}: g must have the pool output shape {shown}, got g.shape={np.shape(g)}")
-    flat = win.reshape(*win.shape[: 2 + len(geo.out)], -1)
+    flat = win.reshape(*shape, -1)
     winner = flat.argmax(axis=-1)  # the first maximum, as the docstring says
     onehot = np.arange(flat.shape[-1]) == winner[..., None]
     contrib = (onehot * gc[..., None]).reshape(win.shape)

@@ -153,7 +153,8 @@ def reference(spec: Spec) -> Reference:
         case, p = spec.case, spec.params
         assert case.expected is not None
         raw = draw_inputs(case, spec.case_name, p, spec.seed)
-        rounded = {k: v.astype(spec.dtype).astype(np.float64) for k, v in raw.items()}
+        dtype = frameworks.numpy_dtype(spec.dtype)
+        rounded = {k: v.astype(dtype).astype(np.float64) for k, v in raw.items()}
 
         def as_arrays(out: Any) -> list[tuple[str, Array]]:
             return [(n, np.asarray(v, dtype=np.float64)) for n, v in leaves(out)]
@@ -189,7 +190,8 @@ def _to_numpy(fw: Any, value: Any) -> Array:
 
 
 def _call(fw: Any, spec: Spec, ref: Reference) -> Any:
-    native = {k: fw.asarray(v.astype(spec.dtype), spec.device) for k, v in ref.inputs.items()}
+    dtype = frameworks.numpy_dtype(spec.dtype)
+    native = {k: fw.asarray(v.astype(dtype), spec.device) for k, v in ref.inputs.items()}
     with fw.scope(spec.device):
         return fw.execute(lambda **kw: spec.variant.fn(fw, spec.params, **kw),
                           (spec.variant.fn, spec.params.id), native)
@@ -314,7 +316,8 @@ def _judge(
     for i, ((name, actual), (_, expected)) in enumerate(zip(got, ref.expected, strict=True)):
         mag = ref.magnitude[i][1] if ref.magnitude else None
         terms = ref.terms[i][1] if ref.terms else None
-        allowed = tolerance.allowed(case.tolerance, spec.dtype, expected, mag, terms, precision=cfg.precision)
+        allowed = tolerance.allowed(case.tolerance, spec.dtype, expected, mag, terms, precision=cfg.precision,
+                                    roundings=_roundings(spec))
         result.allowed[name] = allowed
         what = f"{spec.framework} {spec.variant.name} {name} ({spec.device}, {spec.dtype}) vs oracle"
         c = compare.compare(actual, expected, allowed, what=what, layout=layout)
@@ -323,7 +326,7 @@ def _judge(
             recompute = _recompute(spec, ref, i)
             hints = compare.diagnose(
                 actual, expected, bad, layout=layout, inputs=ref.inputs, recompute=recompute,
-                magnitude=mag, terms=terms,
+                magnitude=mag, terms=terms, dtype=spec.dtype,
             )
             c = compare.Comparison(**{**c.__dict__, "hints": hints})
         comparisons.append(c)
@@ -378,8 +381,8 @@ def _heatmaps(
         mag = ref.magnitude[i][1] if ref.magnitude else None
         terms = ref.terms[i][1] if ref.terms else None
         allowed = tolerance.allowed(
-            spec.case.tolerance, spec.dtype, expected, mag, terms, precision=precision
-        )
+            spec.case.tolerance, spec.dtype, expected, mag, terms, precision=precision,
+            roundings=_roundings(spec))
         with np.errstate(divide="ignore", invalid="ignore"):
             diff = np.abs(actual.astype(np.float64) - expected)
             ratio = np.nan_to_num(np.where(diff == 0, 0.0, diff / allowed), nan=np.inf, posinf=1e30)
@@ -387,6 +390,10 @@ def _heatmaps(
         path = write_heatmap(folder / f"{stem}.png", ratio, layout, f"{spec.id} {name}")
         lines += f"\n  heatmap of error_ratio: {path}"
     return lines
+
+
+def _roundings(spec: Spec) -> int:
+    return spec.case.tolerance.roundings_at(spec.params)
 
 
 def _ratio(result: Result) -> str:

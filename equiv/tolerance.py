@@ -44,6 +44,15 @@ UNIT_ROUNDOFF: dict[str, float] = {
     "float16": 2.0**-11,
 }
 
+# The smallest positive (subnormal) number of each dtype: below the normal range a rounding errs by up
+# to half of it, whatever u says (float16's is 2**-24 = 6e-8, which a result of 1e-5 meets).
+SMALLEST_SUBNORMAL: dict[str, float] = {
+    "float64": 2.0**-1074,
+    "float32": 2.0**-149,
+    "bfloat16": 2.0**-133,
+    "float16": 2.0**-24,
+}
+
 # (accumulator, output) per item dtype. float32 and float64 accumulate in their own precision in all
 # three frameworks on CPU and on CUDA with TF32 off. float16/bfloat16 convs accumulate in float32
 # (cuDNN, oneDNN, XLA) and round once at the end: their error is output rounding plus float32 sums.
@@ -70,6 +79,11 @@ class Bound:
     widen: float = 1.0
     reason: str = ""
     terms: Callable[[Any], float] | None = None  # K when all-ones inputs do not count terms (averages)
+    # How many results along the longest path of the claim's variants are stored in the item's dtype:
+    # every framework op rounds its result, and a layer is an op then its bias add (TF and JAX store
+    # the conv's result before adding the bias), hence 2. Only half precision, which accumulates
+    # wider than it stores, pays for it: u_out*M per stored result before the last.
+    roundings: int | Callable[[Any], int] = 2
 
     def __post_init__(self) -> None:
         if self.kind not in ("derived", "exact", "one_rounding"):
@@ -78,6 +92,15 @@ class Bound:
             raise ValueError(f"a tolerance override may only widen (widen >= 1), got widen={self.widen}")
         if self.widen > 1.0 and not self.reason:
             raise ValueError(f"widening the bound by {self.widen}x needs a reason= that the report shows")
+        if isinstance(self.roundings, int) and self.roundings < 1:
+            raise ValueError(f"roundings counts the stored results, at least 1, got {self.roundings}")
+
+    def roundings_at(self, p: Any) -> int:
+        """The number of stored results at grid point p."""
+        n = self.roundings(p) if callable(self.roundings) else self.roundings
+        if n < 1:
+            raise ValueError(f"roundings counts the stored results, at least 1, got {n} at {p!r}")
+        return int(n)
 
     @property
     def needs_magnitude(self) -> bool:
@@ -94,9 +117,10 @@ class Bound:
         return text
 
 
-def derived(*, widen: float = 1.0, reason: str = "", terms: Callable[[Any], float] | None = None) -> Bound:
+def derived(*, widen: float = 1.0, reason: str = "", terms: Callable[[Any], float] | None = None,
+            roundings: int | Callable[[Any], int] = 2) -> Bound:
     """The default: the rounding-error bound above."""
-    return Bound("derived", widen, reason, terms)
+    return Bound("derived", widen, reason, terms, roundings)
 
 
 def exact() -> Bound:
@@ -117,8 +141,16 @@ def allowed(
     terms: Array | float | None = None,
     *,
     precision: str = "ieee",
+    roundings: int | None = None,
 ) -> Array:
-    """Per-element allowed |actual - expected| for an item of `dtype` under `bound`."""
+    """Per-element allowed |actual - expected| for an item of `dtype` under `bound`; `roundings` is
+    bound.roundings_at(p), the results the item's path stores in `dtype` (the bound's own count if
+    that is a number)."""
+    if roundings is None:
+        if callable(bound.roundings):
+            raise ValueError("this bound's roundings depend on the grid point: pass "
+                             "roundings=bound.roundings_at(p)")
+        roundings = bound.roundings_at(None)
     accum, out = ACCUMULATION[dtype]
     u_out = UNIT_ROUNDOFF[out]
     size = np.abs(expected)
@@ -135,5 +167,20 @@ def allowed(
         t = UNIT_ROUNDOFF["tf32"]
         per_element = per_element + (2 * t + t * t) * (1 + gamma(terms, u)) * magnitude
     if out != accum:
-        per_element = per_element + u_out * size
+        # The last result rounds once (u_out*|y|); each stored intermediate v rounds too, and its
+        # error u_out*|v| <= u_out*M travels to the output through the (linear) rest of the path.
+        per_element = per_element + u_out * size + (roundings - 1) * u_out * magnitude
+        # Gradual underflow: a stored result in the subnormal range errs by half its spacing.
+        per_element = per_element + roundings * SMALLEST_SUBNORMAL[out] / 2
     return bound.widen * np.asarray(per_element, dtype=np.float64)
+
+
+# The half dtypes whose accumulation in their own precision the diagnostics recognise.
+HALF_ACCUMULATION_LEVEL = ("float16", "bfloat16")
+
+
+def half_accumulation_level(dtype: str, expected: Array, magnitude: Array, terms: Array | float) -> Array:
+    """The error of summing K terms in `dtype` itself: gamma_K(u_dtype)*M + u_dtype*|y|, the level a
+    kernel without a float32 accumulator reaches (the diagnostics' hint, never a bound)."""
+    u = UNIT_ROUNDOFF[dtype]
+    return np.asarray(gamma(terms, u) * magnitude + u * np.abs(expected), dtype=np.float64)

@@ -24,11 +24,32 @@ def test_derived_bound_per_element() -> None:
     g13_oracle = 13 * 2.0**-53 / (1 - 13 * 2.0**-53)  # the float64 oracle's own rounding
     assert allowed[0] == pytest.approx(9.0 * (g13 + g13_oracle), rel=1e-15)
     assert allowed[0] == pytest.approx(7.0e-6, rel=1e-2)
-    # float16 accumulates in float32 and rounds once at the end: + 2**-11 * |y|.
+    # float16 accumulates in float32 and rounds once at the end: + 2**-11 * |y| (and half float16's
+    # smallest subnormal, 2**-25, for a result that underflows).
     half = tolerance.allowed(
-        tolerance.derived(), "float16", np.array([2.0]), np.array([9.0]), np.array([13.0])
+        tolerance.derived(roundings=1), "float16", np.array([2.0]), np.array([9.0]), np.array([13.0])
     )
-    assert half[0] == pytest.approx(9.0 * (g13 + g13_oracle) + 2.0 * 2.0**-11, rel=1e-15)
+    assert half[0] == pytest.approx(9.0 * (g13 + g13_oracle) + 2.0 * 2.0**-11 + 2.0**-25, rel=1e-15)
+
+
+def test_half_precision_bound_counts_stored_results_and_underflow() -> None:
+    # Three stored results: u*|y| for the last, u*M for each of the two before, and half the
+    # smallest subnormal (2**-24 in float16) per stored result for gradual underflow.
+    y, m, k = np.array([2.0]), np.array([9.0]), np.array([13.0])
+    base = tolerance.allowed(tolerance.derived(), "float32", y, m, k)
+    three = tolerance.allowed(tolerance.derived(roundings=3), "float16", np.array([2.0]), np.array([9.0]),
+                              np.array([13.0]))
+    u = 2.0**-11
+    g13_oracle = 13 * 2.0**-53 / (1 - 13 * 2.0**-53)
+    assert three[0] == pytest.approx(base[0] + 2.0 * u + 2 * 9.0 * u + 3 * 2.0**-25, rel=1e-12)
+    assert base[0] == pytest.approx(9.0 * (13 * 2.0**-24 / (1 - 13 * 2.0**-24) + g13_oracle), rel=1e-15)
+    # float32 and float64 store in their accumulator: the count does not change their bound.
+    assert tolerance.allowed(tolerance.derived(), "float32", np.array([2.0]), np.array([9.0]),
+                             np.array([13.0]), roundings=5)[0] == base[0]
+    with pytest.raises(ValueError, match="roundings counts the stored results, at least 1"):
+        tolerance.derived(roundings=0)
+    with pytest.raises(ValueError, match="at least 1, got 0 at"):
+        tolerance.derived(roundings=lambda p: 0).roundings_at({"k": 1})
 
 
 def test_tf32_bound_adds_input_rounding() -> None:

@@ -16,7 +16,7 @@ CASE = '''
 """A conv in channels_last equals the oracle (a small claim for the plugin's own tests)."""
 from equiv import Case, conv_inputs, oracle
 
-case = Case(grid={"layout": ["channels_last"], "L": [6, 7]})
+case = Case(grid={"layout": ["channels_last"], "L": [6, 7]}, dtypes=("float32", "float64"))
 
 @case.inputs
 def draw(rng, p):

@@ -21,7 +21,8 @@ CASE = '''
 """A conv with a bias equals the oracle (a small claim for the sharding and merge tests)."""
 from equiv import Case, conv_inputs, oracle
 
-case = Case(grid={"layout": ["channels_last", "channels_first"], "L": [5, 6, 7]})
+case = Case(grid={"layout": ["channels_last", "channels_first"], "L": [5, 6, 7]},
+            dtypes=("float32", "float64"))
 
 @case.inputs
 def draw(rng, p):

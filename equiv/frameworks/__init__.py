@@ -26,7 +26,8 @@ import numpy.typing as npt
 
 NAMES: tuple[str, ...] = ("torch", "tensorflow", "jax")
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
-DTYPES: tuple[str, ...] = ("float32", "float64")
+DTYPES: tuple[str, ...] = ("float32", "float64", "float16", "bfloat16")
+HALF: tuple[str, ...] = ("float16", "bfloat16")
 PRECISIONS: tuple[str, ...] = ("ieee", "tf32")
 # The layers layer_output_shape knows (every framework module spells each its own way).
 SHAPE_KINDS: tuple[str, ...] = ("conv", "depthwise", "conv_transpose", "max_pool", "avg_pool", "mnist_cnn")
@@ -184,6 +185,16 @@ def _check_name(name: str) -> None:
 def spatial_axes(ndim: int, layout: str) -> tuple[int, ...]:
     """The spatial axes of an (N, C, *spatial) or (N, *spatial, C) array."""
     return tuple(range(2, ndim)) if layout == "channels_first" else tuple(range(1, ndim - 1))
+
+
+def numpy_dtype(name: str) -> np.dtype[Any]:
+    """NumPy's dtype for an item dtype: bfloat16 is ml_dtypes' (JAX's and TensorFlow's own)."""
+    if name == "bfloat16":
+        import ml_dtypes
+
+        bf16: np.dtype[Any] = np.dtype(ml_dtypes.bfloat16)
+        return bf16
+    return np.dtype(name)
 
 
 def as_float64(a: npt.ArrayLike) -> npt.NDArray[np.float64]:

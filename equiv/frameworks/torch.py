@@ -111,10 +111,16 @@ def scope(device: str) -> Iterator[None]:
 
 
 def asarray(a: npt.NDArray[Any], device: str) -> torch.Tensor:
+    if a.dtype.name == "bfloat16":  # torch.from_numpy knows no bfloat16: go through float32 (exact)
+        return torch.from_numpy(a.astype(np.float32)).to(_device(device), torch.bfloat16)
     return torch.from_numpy(np.ascontiguousarray(a)).to(_device(device))
 
 
 def to_numpy(t: torch.Tensor) -> npt.NDArray[Any]:
+    if t.dtype == torch.bfloat16:  # .numpy() refuses bfloat16: widen (exact), then narrow with ml_dtypes
+        import ml_dtypes
+
+        return t.detach().cpu().float().numpy().astype(ml_dtypes.bfloat16)
     return t.detach().cpu().numpy()
 
 

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from equiv import tolerance
+
 Array = npt.NDArray[Any]
 # Re-run the oracle with some inputs replaced; None when the case's oracle cannot (shape errors).
 Recompute = Callable[[Mapping[str, Array]], Array | None]
@@ -217,6 +219,7 @@ def diagnose(
     recompute: Recompute | None = None,
     magnitude: Array | None = None,
     terms: Array | None = None,
+    dtype: str = "float32",
 ) -> list[str]:
     """Hints for a failing same-shape result; `bad` marks the elements beyond the allowed error."""
     a = np.asarray(actual, dtype=np.float64)
@@ -276,7 +279,30 @@ def diagnose(
                 "u*sum|x||w|/sqrt(K): float32 computed with TF32 (10-bit mantissa); pin TF32 off "
                 "or run with --equiv-precision tf32"
             )
+    if magnitude is not None and terms is not None and dtype in tolerance.HALF_ACCUMULATION_LEVEL:
+        hints += _half_accumulation_hint(a, e, bad, magnitude, terms, dtype)
     return hints
+
+
+def _half_accumulation_hint(
+    a: Array, e: Array, bad: Array, magnitude: Array, terms: Array, dtype: str
+) -> list[str]:
+    """A half-precision result beyond float32 accumulation but within half accumulation's own bound.
+
+    Summing in the half dtype (or rounding partial sums to it) errs by up to gamma_K(u_half)*M: about
+    K times the one rounding a float32 accumulator leaves. Errors past the derived bound yet inside
+    that level, at many elements, are what such a kernel produces.
+    """
+    level = tolerance.half_accumulation_level(dtype, e, magnitude, terms)
+    with np.errstate(invalid="ignore"):
+        within = np.abs(a - e) <= level
+    if not bad.any() or not bool(within[bad].all()):
+        return []
+    return [
+        f"errors within {dtype} accumulation's gamma_K(u_{dtype})*sum|x||w| but beyond float32 "
+        f"accumulation plus one rounding: this kernel does not accumulate in float32 (it sums in "
+        f"{dtype} or rounds partial sums to it)"
+    ]
 
 
 def _recompute_hints(

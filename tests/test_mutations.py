@@ -1138,6 +1138,42 @@ MUTANTS: list[Mutant] = [
         ),
         shows=rf"1 of 120 {BEYOND} \(error_ratio inf; allowed: exact equality",
     ),
+    Mutant(
+        "bfloat16_accumulator",
+        ("torch", "jax"),  # TF's own bfloat16 MatMul sums in bfloat16 under Eigen: no sound control there
+        _src(
+            "Mutant: a bfloat16 dense layer that sums its 256 products in bfloat16, not float32.",
+            """
+            import ml_dtypes
+
+            case = Case(grid={"N": [4]}, dtypes=("bfloat16",), output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                return {"x": rng.uniform(0.5, 1.5, (p.N, 256)), "w": rng.uniform(0.5, 1.5, (256, 8))}
+
+            @case.oracle
+            def expected(p, x, w):
+                return oracle.dense(x, w)
+
+            @case.variant
+            def correct(fw, p, x, w):
+                return fw.dense(x, w)
+
+            @case.variant
+            def mutant(fw, p, x, w):
+                bf16 = ml_dtypes.bfloat16
+                xs, ws = fw.to_numpy(x).astype(np.float32), fw.to_numpy(w).astype(np.float32)
+                acc = np.zeros((p.N, 8), dtype=bf16)
+                for k in range(256):  # each partial sum rounded to bfloat16
+                    acc = (acc.astype(np.float32) + xs[:, k:k + 1] * ws[k]).astype(bf16)
+                return _native(fw, acc)
+            """,
+        ),
+        shows=BEYOND,
+        hint="does not accumulate in float32",
+        dtype="bfloat16",
+    ),
     *(
         Mutant(
             f"model_port_weights_through_float16_{layout}",

@@ -20,6 +20,8 @@ def process_environment(cfg: Config) -> dict[str, dict[str, Any]]:
     """What this process's loaded frameworks report, with the precision pinned as items ran it."""
     out: dict[str, dict[str, Any]] = {}
     for fw in frameworks.loaded():
+        if fw.name not in cfg.frameworks:
+            continue  # loaded by something else in this process (a test), not run here
         default = fw.precision_state()
         with fw.precision(cfg.precision), fw.cpu_kernels(cfg.cpu_kernels):
             env = fw.environment()

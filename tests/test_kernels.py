@@ -104,6 +104,39 @@ def test_a_known_defect_that_no_longer_reproduces_fails_strictly(suite: pytest.P
     result.stdout.fnmatch_lines(["*no longer reproduces: remove or narrow entry 'planted'*"])
 
 
+def test_a_non_strict_known_defect_lets_a_passing_item_pass(suite: pytest.Pytester) -> None:
+    # strict = false: the symptom depends on the draw, so an item that passes stays passed.
+    entry = defect(items="small::native[jax-*]", strict=False)
+    (suite.path / "cases" / "known_defects.toml").write_text(entry)
+    run(suite, "--equiv-framework", "jax").assert_outcomes(passed=1, errors=1)
+
+
+def test_a_differs_defect_with_match_needs_its_message(suite: pytest.Pytester) -> None:
+    # A numeric failure is the "differs" symptom only when its text matches (e.g. the accumulation hint).
+    off = CASE.replace("    return fw.conv(x, w, b, layout=p.layout)\n\n@case.variant\ndef crashes",
+                       "    return fw.conv(x, w, b, layout=p.layout) + 1.0\n\n@case.variant\ndef crashes")
+    assert off != CASE
+    (suite.path / "cases" / "small.py").write_text(off)
+    entry = defect(items="small::native[jax-*]", raises="", differs=True, match="beyond the allowed error")
+    (suite.path / "cases" / "known_defects.toml").write_text(entry)
+    run(suite, "--equiv-framework", "jax").assert_outcomes(xfailed=1, errors=1)
+    entry = defect(items="small::native[jax-*]", raises="", differs=True, match="does not accumulate")
+    (suite.path / "cases" / "known_defects.toml").write_text(entry)
+    result = run(suite, "--equiv-framework", "jax")
+    result.assert_outcomes(failed=1, errors=1)
+    result.stdout.fnmatch_lines(["*known defect planted expects a result beyond its bound matching*"])
+
+
+def test_the_first_entry_whose_condition_holds_applies(suite: pytest.Pytester) -> None:
+    # Two entries cover the item; the first is for oneDNN (XLA:CPU runs Eigen), so the second applies.
+    (suite.path / "cases" / "known_defects.toml").write_text(
+        defect(id="onednn_only", cpu_kernels="oneDNN") + defect(id="any_kernels"))
+    report = suite.path / "r.json"
+    run(suite, "--equiv-framework", "jax", f"--equiv-report={report}").assert_outcomes(passed=1, xfailed=1)
+    [record] = [r for r in json.loads(report.read_text())["results"] if r["variant"] == "crashes"]
+    assert record["known_defect"] == "any_kernels"
+
+
 def test_a_known_defect_whose_condition_does_not_hold_is_ignored(suite: pytest.Pytester) -> None:
     (suite.path / "cases" / "known_defects.toml").write_text(defect(versions="<0.1"))
     run(suite, "--equiv-framework", "jax").assert_outcomes(passed=1, errors=1)

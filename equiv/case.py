@@ -37,18 +37,28 @@ EXPECTATIONS = ("equal", "differs")
 class Params(Mapping[str, Any]):
     """One point of a case's grid: read-only, with attribute access (p.k) and a stable id."""
 
-    __slots__ = ("_values", "_id")
+    __slots__ = ("_values", "_id", "_dtype")
 
-    def __init__(self, values: Mapping[str, Any]) -> None:
+    def __init__(self, values: Mapping[str, Any], dtype: str | None = None) -> None:
         object.__setattr__(self, "_values", dict(values))
         pieces = "-".join(_id_piece(k, v) for k, v in self._values.items())
         object.__setattr__(self, "_id", pieces or "default")
+        object.__setattr__(self, "_dtype", dtype)
 
     def __getattr__(self, key: str) -> Any:
+        if key == "dtype" and "dtype" not in self._values:
+            if self._dtype is None:
+                raise AttributeError("p.dtype is the item's dtype, known once a point becomes an item")
+            return self._dtype
         try:
             return self._values[key]
         except KeyError:
             raise AttributeError(f"no parameter {key!r}; the grid has {sorted(self._values)}") from None
+
+    def at(self, dtype: str) -> Params:
+        """This point as an item of `dtype`: p.dtype reads it (a claim whose answer depends on the
+        dtype: where float16 overflows); the id and the inputs do not change."""
+        return Params(self._values, dtype)
 
     def __getitem__(self, key: str) -> Any:
         return self._values[key]
@@ -108,6 +118,9 @@ class Case:
     dtypes: tuple[str, ...] = DTYPES
     # Which layout the result is in, for diagnostics (border and axis hints); a param name or a value.
     output_layout: str = "layout"
+    # The dtype every framework output must have, from the item's point (p.dtype is the item's); None
+    # checks nothing. For claims about what a policy returns (mixed precision).
+    output_dtype: Callable[[Params], str] | None = None
     draw: Callable[..., Mapping[str, Any]] | None = None
     expected: Callable[..., Any] | None = None
     # (magnitude, terms) for a bound the oracle on |inputs| and on ones does not give (see magnitude()).
@@ -236,10 +249,12 @@ class Case:
         with the reason) or the variant declares raises=/expect="differs" with a reason.
         """
         missing: dict[str, list[str]] = {}
-        for p in points:
+        for point in points:
             for fw in NAMES:
-                if not any(fw in v.frameworks and v.applies(p) for v in self.variants):
-                    missing.setdefault(fw, []).append(p.id)
+                # A variant's when= may read p.dtype: a point is covered only if covered at every dtype.
+                if not all(any(fw in v.frameworks and v.applies(point.at(dt)) for v in self.variants)
+                           for dt in self.dtypes):
+                    missing.setdefault(fw, []).append(point.id)
         if not missing or not self.variants:
             return []
         where = ", ".join(f"{fw} at {len(missing[fw])} grid point(s), e.g. [{missing[fw][0]}]"

@@ -72,10 +72,11 @@ class CaseFile(pytest.File):
         self.config.stash.setdefault(DEFINED_KEY, {})[self.path.stem] = {
             runner.Spec(self.path.stem, case, v, fw, dev, dt, p).id
             for v in case.variants for fw in v.frameworks for dev in frameworks.DEVICES
-            for dt in case.dtypes for p in points if v.applies(p)
+            for dt in case.dtypes for p in points if v.applies(p.at(dt))
         }
         combos = itertools.product(case.variants, cfg.frameworks, cfg.devices, cfg.dtypes, points, cfg.seeds)
-        for variant, fw, device, dtype, p, seed in combos:
+        for variant, fw, device, dtype, point, seed in combos:
+            p = point.at(dtype)
             if fw in variant.frameworks and dtype in case.dtypes and variant.applies(p):
                 spec = runner.Spec(self.path.stem, case, variant, fw, device, dtype, p, seed,
                                    seed_in_id=len(cfg.seeds) > 1)

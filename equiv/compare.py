@@ -144,15 +144,19 @@ def pair(
     """(max |a - b|, max |a - b| / (a's bound + b's bound)) over the outputs both have, shapes equal.
 
     Each result within its own bound of the oracle gives a ratio <= 1. None when the outputs do not
-    pair (other names or shapes): a wrong shape is the item's own failure.
+    pair (other names or shapes, or an item stopped before its bounds: a wrong dtype): that is the
+    item's own failure.
     """
-    if set(a) != set(b) or any(not a[n].shape == b[n].shape == a_allowed[n].shape == b_allowed[n].shape
-                               for n in a):
+    if set(a) != set(b) or not set(a) <= set(a_allowed) & set(b_allowed) or any(
+            not a[n].shape == b[n].shape == a_allowed[n].shape == b_allowed[n].shape for n in a):
         return None
     diff_max, ratio_max = 0.0, 0.0
     for n in a:
-        diff = np.abs(a[n].astype(np.float64) - b[n].astype(np.float64))
+        x, y = a[n].astype(np.float64), b[n].astype(np.float64)
+        # The same inf (a float16 overflow in both) or NaN in both places agrees: no difference.
+        same = (x == y) | (np.isnan(x) & np.isnan(y))
         with np.errstate(divide="ignore", invalid="ignore"):
+            diff = np.where(same, 0.0, np.abs(x - y))
             ratio = np.where(diff == 0, 0.0, diff / (a_allowed[n] + b_allowed[n]))
         diff_max = max(diff_max, float(np.max(diff, initial=0.0)))
         ratio_max = max(ratio_max, float(np.nan_to_num(ratio, nan=np.inf).max(initial=0.0)))

@@ -971,3 +971,18 @@ def dense_vjp(x: npt.ArrayLike, w: npt.ArrayLike, g: npt.ArrayLike) -> tuple[Arr
         raise ValueError(f"dense_vjp: needs x (N, in), w (in, out), g (N, out); got x.shape={xa.shape}, "
                          f"w.shape={wa.shape}, g.shape={ga.shape}")
     return ga @ wa.T, xa.T @ ga, ga.sum(axis=0)
+
+
+# (largest exponent, unit roundoff): the largest finite value is 2**emax * (2 - 2u).
+_DTYPE_RANGE = {"float16": (15, 2.0**-11), "bfloat16": (127, 2.0**-8), "float32": (127, 2.0**-24)}
+
+
+def overflow(y: npt.ArrayLike, dtype: str) -> Array:
+    """y, with +-inf where rounding it to `dtype` overflows: from the midpoint 2**emax * (2 - u)
+    between the largest finite value and 2**(emax + 1) on (65520 for float16, whose largest is 65504)."""
+    if dtype not in _DTYPE_RANGE:
+        raise ValueError(f"overflow: dtype must be one of {', '.join(_DTYPE_RANGE)}, got {dtype!r}")
+    ya = np.asarray(y, dtype=np.float64)
+    emax, u = _DTYPE_RANGE[dtype]
+    with np.errstate(invalid="ignore"):
+        return np.where(np.abs(ya) >= 2.0**emax * (2 - u), np.copysign(np.inf, ya), ya)

@@ -194,7 +194,7 @@ def _call(fw: Any, spec: Spec, ref: Reference) -> Any:
     native = {k: fw.asarray(v.astype(dtype), spec.device) for k, v in ref.inputs.items()}
     with fw.scope(spec.device):
         return fw.execute(lambda **kw: spec.variant.fn(fw, spec.params, **kw),
-                          (spec.variant.fn, spec.params.id), native)
+                          (spec.variant.fn, spec.params.id, spec.dtype), native)
 
 
 def run(spec: Spec, cfg: Config) -> Result:
@@ -311,6 +311,17 @@ def _judge(
     first = leaves(out)[0][1]
     result.ran_on = "host" if isinstance(first, _HOST) else fw.device_of(first)
     result.outputs = dict(got)
+    if case.output_dtype is not None:
+        want = case.output_dtype(spec.params)
+        wrong = [f"{n} is {a.dtype.name}" for n, a in got if a.dtype.name != want]
+        if wrong:
+            what = f"{', '.join(wrong)}, where the claim says {want}"
+            if spec.variant.expect == "differs":
+                result.reason = f"known non-equivalence observed ({what}): {spec.variant.reason}"
+            else:
+                result.outcome = "failed"
+                result.reason = f"{spec.framework} {spec.variant.name} returned the wrong dtype: {what}"
+            return result
     layout = case.layout_of(spec.params)
     comparisons = []
     for i, ((name, actual), (_, expected)) in enumerate(zip(got, ref.expected, strict=True)):

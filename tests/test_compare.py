@@ -217,3 +217,12 @@ def test_tensorflow_precision_pins_and_restores() -> None:
     with tf_fw.precision("ieee"):
         assert tf_fw.precision_state() == {"tensor_float_32_execution": False}
     assert tf.config.experimental.tensor_float_32_execution_enabled() is True
+
+
+def test_a_pair_agrees_where_both_overflow_to_the_same_inf() -> None:
+    # Two float16 results that both overflowed agree there; inf against a finite value does not.
+    a, b = {"out": np.array([np.inf, 1.0])}, {"out": np.array([np.inf, 1.0 + 2.0**-10])}
+    bound = {"out": np.array([np.inf, 2.0**-11])}
+    assert compare.pair(a, bound, b, bound) == (2.0**-10, 1.0)
+    finite = {"out": np.array([70000.0, 1.0])}
+    assert compare.pair(a, bound, finite, {"out": np.array([1.0, 2.0**-11])})[1] == np.inf

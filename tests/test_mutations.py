@@ -1139,6 +1139,48 @@ MUTANTS: list[Mutant] = [
         shows=rf"1 of 120 {BEYOND} \(error_ratio inf; allowed: exact equality",
     ),
     Mutant(
+        "mixed_precision_policy_forgets_the_cast",
+        ("torch", "jax", "tensorflow"),
+        _src(
+            "Mutant: a mixed-precision port that forgets to cast the policy's output to the claimed type.",
+            """
+            case = Case(grid={"out": ["half", "float32"]}, dtypes=("bfloat16",),
+                        output_layout="channels_last",
+                        output_dtype=lambda p: p.dtype if p.out == "half" else "float32")
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_last", spatial=[7], kernel=[3], channels=2,
+                                   out_channels=3)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(x, w, b, layout="channels_last")
+
+            def _policy(fw, p, x, w, b):
+                x, w, b = (fw.cast(a, "float32") for a in (x, w, b))
+                return fw.mixed_precision_conv(x, w, b, compute=p.dtype, layout="channels_last")
+
+            @case.variant
+            def correct(fw, p, x, w, b):
+                return fw.cast(_policy(fw, p, x, w, b), p.dtype if p.out == "half" else "float32")
+
+            # The cast each policy needs: JAX's float32 output to bfloat16, autocast's and Keras'
+            # bfloat16 output to float32. Forgotten, the values still pass: only the dtype tells.
+            @case.variant(frameworks=["jax"], when=lambda p: p.out == "half")
+            def mutant_jax(fw, p, x, w, b):
+                return _policy(fw, p, x, w, b)
+
+            @case.variant(frameworks=["torch", "tensorflow"], when=lambda p: p.out == "float32")
+            def mutant_half_policies(fw, p, x, w, b):
+                return _policy(fw, p, x, w, b)
+            """,
+        ),
+        shows=r"returned the wrong dtype: out is (float32, where the claim says bfloat16|bfloat16, where the "
+              r"claim says float32)",
+        dtype="bfloat16",
+    ),
+    Mutant(
         "bfloat16_accumulator",
         ("torch", "jax"),  # TF's own bfloat16 MatMul sums in bfloat16 under Eigen: no sound control there
         _src(

@@ -1472,3 +1472,24 @@ def test_dense_vjp_by_hand() -> None:
     np.testing.assert_array_equal(db, [1.0, 10.0, 100.0])
     with pytest.raises(ValueError, match=r"dense_vjp: needs x \(N, in\)"):
         oracle.dense_vjp([[1.0, 2.0]], [[1.0, 0.0]], [[1.0]])
+
+
+def test_overflow_by_hand() -> None:
+    # float16's largest finite value is 65504; 65520 (halfway to 65536) and beyond round to inf.
+    got = oracle.overflow([65504.0, 65519.0, 65520.0, -70000.0, 1.0], "float16")
+    np.testing.assert_array_equal(got, [65504.0, 65519.0, np.inf, -np.inf, 1.0])
+    # bfloat16 keeps 70000 (its largest is 2**127 * (2 - 2**-7) ~ 3.39e38).
+    np.testing.assert_array_equal(oracle.overflow([70000.0, 3.4e38], "bfloat16"), [70000.0, np.inf])
+    with pytest.raises(ValueError, match="overflow: dtype must be one of float16, bfloat16, float32"):
+        oracle.overflow([1.0], "int8")
+
+
+def test_overflow_agrees_with_numpy_rounding() -> None:
+    import ml_dtypes
+
+    y = np.array([65500.0, 65519.9, 65520.0, 65535.0, -65521.0, 2.0**127 * (2 - 2.0**-8)])
+    with np.errstate(over="ignore"):
+        want = np.isinf(y[:5].astype(np.float16))
+        np.testing.assert_array_equal(np.isinf(oracle.overflow(y[:5], "float16")), want)
+        assert np.isinf(oracle.overflow(y[5:], "bfloat16")).tolist() == np.isinf(
+            y[5:].astype(ml_dtypes.bfloat16).astype(np.float64)).tolist()

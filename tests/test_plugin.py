@@ -292,3 +292,13 @@ def test_case_magnitude_sets_the_bound_and_a_wrong_one_is_named(suite: pytest.Py
     result.assert_outcomes(failed=4)
     assert ("small_conv: @case.magnitude must return (magnitude, terms) with the oracle's outputs ['out'], "
             "got ['other'] and ['other']") in result.stdout.str()
+
+
+def test_a_point_knows_its_items_dtype_without_changing_its_id() -> None:
+    from equiv.case import Params
+
+    p = Params({"out": "half", "k": 3})
+    with pytest.raises(AttributeError, match="p.dtype is the item's dtype, known once a point becomes"):
+        _ = p.dtype
+    q = p.at("float16")
+    assert q.dtype == "float16" and q.id == p.id == "half-k3" and dict(q) == dict(p)

@@ -233,6 +233,7 @@ def conv(
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
     layout: str = "channels_first",
+    preferred_element_type: Any = None,
 ) -> jax.Array:
     nd = x.ndim - 2
     y = lax.conv_general_dilated(
@@ -244,6 +245,7 @@ def conv(
         dimension_numbers=_dimension_numbers(nd, layout),
         feature_group_count=groups,
         precision=_precision,
+        preferred_element_type=preferred_element_type,
     )
     if b is not None:
         y = y + (b.reshape((-1,) + (1,) * nd) if layout == "channels_first" else b)
@@ -564,3 +566,16 @@ def sequential_vjp(layers: Sequence[tuple[Any, ...]], x: jax.Array, g: jax.Array
     y, pullback = jax.vjp(model, x, params)
     dx, grads = pullback(g)
     return y, dx, list(grads)
+
+
+def cast(x: jax.Array, dtype: str) -> jax.Array:
+    return x.astype(dtype)
+
+
+def mixed_precision_conv(x: jax.Array, w: jax.Array, b: jax.Array, *, compute: str,
+                         layout: str = "channels_first") -> jax.Array:
+    """JAX's mixed precision by hand: inputs cast to `compute`, the conv accumulating and returning
+    float32 (preferred_element_type), the float32 bias added in float32: a float32 result."""
+    y = conv(x.astype(compute), w.astype(compute), layout=layout, preferred_element_type=jnp.float32)
+    nd = x.ndim - 2
+    return y + (b.reshape((-1,) + (1,) * nd) if layout == "channels_first" else b)

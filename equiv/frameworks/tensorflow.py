@@ -721,3 +721,23 @@ def sequential_vjp(layers: Sequence[tuple[Any, ...]], x: tf.Tensor, g: tf.Tensor
             dw = tf.transpose(dw, [nd + 1, nd, *range(nd)])  # (*k, I, O) back to OIHW
         grads.append((dw, rest[0] if rest else None))
     return y, dx, grads
+
+
+def cast(x: tf.Tensor, dtype: str) -> tf.Tensor:
+    return tf.cast(x, dtype)
+
+
+def mixed_precision_conv(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, *, compute: str,
+                         layout: str = "channels_first") -> tf.Tensor:
+    """A Keras Conv layer under the mixed_{compute} policy: float32 variables, cast to `compute` for
+    the conv and the bias add; the layer returns `compute`."""
+    import keras
+
+    nd = len(x.shape) - 2
+    kernel = w if layout == "channels_last" else tf.transpose(w, [*range(2, nd + 2), 1, 0])  # to (*k, I, O)
+    layer = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D}[nd](
+        kernel.shape[-1], tuple(kernel.shape[:nd]), data_format=layout, dtype=f"mixed_{compute}")
+    layer.build(tuple(x.shape))
+    layer.set_weights([to_numpy(tf.cast(kernel, "float32")), to_numpy(tf.cast(b, "float32"))])
+    with _layout_refusals():
+        return layer(x)

@@ -586,3 +586,15 @@ def sequential_vjp(layers: Sequence[tuple[Any, ...]], x: torch.Tensor, g: torch.
         db = None if m.bias is None else m.bias.grad
         grads.append((dw.T if isinstance(m, torch.nn.Linear) else dw, db))  # Linear's (out, in) to (in, out)
     return y.detach(), dx, grads
+
+
+def cast(x: torch.Tensor, dtype: str) -> torch.Tensor:
+    return x.to(getattr(torch, dtype))
+
+
+def mixed_precision_conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, *, compute: str,
+                         layout: str = "channels_first") -> torch.Tensor:
+    """torch.autocast(dtype=compute): the conv's inputs, weight and bias are cast to `compute`, and
+    so is its result (the bias goes into the conv call)."""
+    with torch.autocast(device_type=x.device.type, dtype=getattr(torch, compute)):
+        return conv(x, w, b, layout=layout)

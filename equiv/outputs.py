@@ -25,7 +25,9 @@ class Store:
         self.items: dict[str, Outputs] = {}
 
     def add(self, item_id: str, outputs: Mapping[str, Array], allowed: Mapping[str, Array]) -> None:
-        self.items[item_id] = (dict(outputs), dict(allowed))
+        # Kept as float64 (exact for every item dtype): .npz cannot store ml_dtypes' bfloat16.
+        wide = {n: v.astype(np.float64) if v.dtype.name == "bfloat16" else v for n, v in outputs.items()}
+        self.items[item_id] = (wide, dict(allowed))
 
     def write(self, path: Path, *, parts: bool = False) -> None:
         """Write `path`; with `parts`, join the workers' part files into it and remove them."""

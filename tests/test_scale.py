@@ -277,6 +277,18 @@ def test_outputs_round_trip_any_id(tmp_path: Path) -> None:
     np.testing.assert_array_equal(back["c::v[a/b|c-seed1]"][0]["dx"], np.arange(3.0))
 
 
+def test_bfloat16_outputs_are_kept_exactly(tmp_path: Path) -> None:
+    # .npz has no bfloat16 (ml_dtypes'): the store widens it to float64, which holds every value.
+    import ml_dtypes
+
+    y = np.array([1.0 + 2.0**-7, -3.5, 65504.0]).astype(ml_dtypes.bfloat16)
+    store = outputs.Store()
+    store.add("c::v[jax-cpu-bfloat16-p]", {"out": y}, {"out": np.zeros(3)})
+    store.write(tmp_path / "o.npz")
+    back = outputs.load(tmp_path / "o.npz")["c::v[jax-cpu-bfloat16-p]"][0]["out"]
+    np.testing.assert_array_equal(back, y.astype(np.float64))
+
+
 # -- benchmark -------------------------------------------------------------------------------------
 def test_benchmark_figures_from_a_report() -> None:
     report = {

@@ -140,7 +140,8 @@ def _kernel_refusal(e: tf.errors.OpError) -> str:
     if _device != "cpu":
         return f"tensorflow: {words}"
     state = cpu_kernel_state()
-    kernels = "oneDNN for float32, Eigen for float64" if state["library"] == "oneDNN" else "Eigen"
+    # oneDNN serves the ops and dtypes it has kernels for; the rest (float64, float16 pooling) are Eigen's.
+    kernels = "oneDNN where it has the op, else Eigen" if state["library"] == "oneDNN" else "Eigen"
     return f"tensorflow, CPU kernels {kernels} ({state['decided_by']}): {words}"
 
 

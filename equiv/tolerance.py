@@ -183,4 +183,8 @@ def half_accumulation_level(dtype: str, expected: Array, magnitude: Array, terms
     """The error of summing K terms in `dtype` itself: gamma_K(u_dtype)*M + u_dtype*|y|, the level a
     kernel without a float32 accumulator reaches (the diagnostics' hint, never a bound)."""
     u = UNIT_ROUNDOFF[dtype]
-    return np.asarray(gamma(terms, u) * magnitude + u * np.abs(expected), dtype=np.float64)
+    m = np.asarray(magnitude, dtype=np.float64)
+    # gamma is infinite once K*u >= 1 (256 bfloat16 terms): no level, except where nothing was summed.
+    with np.errstate(invalid="ignore"):
+        summed = np.where(m == 0, 0.0, gamma(terms, u) * m)
+    return np.asarray(summed + u * np.abs(expected), dtype=np.float64)

@@ -163,6 +163,13 @@ def _refusals() -> Iterator[None]:
         raise
 
 
+def _filter(w: tf.Tensor, layout: str) -> tf.Tensor:
+    """TF's and Keras' conv filter is (*k, I, O) whatever data_format says: an OIHW weight is transposed."""
+    if layout == "channels_last":
+        return w
+    return tf.transpose(w, (*range(2, len(w.shape)), 1, 0))
+
+
 def conv(
     x: tf.Tensor,
     w: tf.Tensor,
@@ -175,9 +182,7 @@ def conv(
     layout: str = "channels_first",
 ) -> tf.Tensor:
     nd = len(x.shape) - 2
-    if layout == "channels_first":
-        # TF's filter is (*k, I, O) whatever data_format says.
-        w = tf.transpose(w, (*range(2, nd + 2), 1, 0))
+    w = _filter(w, layout)
     channels = x.shape[1] if layout == "channels_first" else x.shape[-1]
     if w.shape[-2] * groups != channels:
         # TF infers groups from the filter depth; make a mismatch an error, not another conv.
@@ -685,10 +690,9 @@ def sequential_vjp(layers: Sequence[tuple[Any, ...]], x: tf.Tensor, g: tf.Tensor
     for kind, *args in layers:
         if kind == "conv":
             w, b = args
-            # A Keras kernel is (*k, I, O) whatever the data_format: an OIHW weight is transposed.
-            kernel = w if layout == "channels_last" else tf.transpose(w, [*range(2, nd + 2), 1, 0])
+            kernel = _filter(w, layout)
             layer = {1: L.Conv1D, 2: L.Conv2D, 3: L.Conv3D}[nd](
-                w.shape[-1] if layout == "channels_last" else w.shape[0], tuple(kernel.shape[:nd]),
+                kernel.shape[-1], tuple(kernel.shape[:nd]),
                 use_bias=b is not None, data_format=layout, dtype=dtype)
             weights.append([kernel] + ([b] if b is not None else []))
         elif kind == "dense":
@@ -735,7 +739,7 @@ def mixed_precision_conv(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, *, compute: s
     import keras
 
     nd = len(x.shape) - 2
-    kernel = w if layout == "channels_last" else tf.transpose(w, [*range(2, nd + 2), 1, 0])  # to (*k, I, O)
+    kernel = _filter(w, layout)
     layer = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D}[nd](
         kernel.shape[-1], tuple(kernel.shape[:nd]), data_format=layout, dtype=f"mixed_{compute}")
     layer.build(tuple(x.shape))

@@ -118,7 +118,8 @@ def test_workers_size_their_thread_pools_to_their_share(suite: pytest.Pytester,
 @pytest.mark.parametrize(("nodeid", "group"), [
     ("cases/a.py::native[torch-cpu-float32-channels_last-L5]", "cases/a.py[float32-channels_last-L5]"),
     ("cases/a.py::native[jax-cuda-float32-channels_last-L5]", "cases/a.py[float32-channels_last-L5]"),
-    ("cases/a.py::other[jax-cpu-float64-k3-seed2]@cases-k3", "cases/a.py[float64-k3-seed2]"),
+    ("cases/a.py::other[jax-cpu-float64-k3-seed2]@cases-k3", "cases/a.py[float64-k3]"),  # every seed
+    ("cases/a.py::other[torch-cpu-float64-seed12]", "cases/a.py[float64]"),
     ("cases/a.py::native", None),
 ])
 def test_an_items_group_is_read_off_its_id(nodeid: str, group: str | None) -> None:
@@ -131,6 +132,15 @@ def test_workers_run_whole_groups_so_every_pair_is_made(suite: pytest.Pytester) 
     for _ in range(2):  # the split, where it happens, depends on timing
         parallel = run(suite, "two", "-n", "2")
         assert comparable(parallel) == comparable(serial)
+
+
+def test_a_cases_seeds_run_on_one_worker_so_each_program_compiles_once(suite: pytest.Pytester) -> None:
+    """xdist deals units round-robin in collection order: seeds, adjacent there, went to both workers."""
+    one = run(suite, "one", "-n", "2", frameworks="jax")
+    four = run(suite, "four", "--equiv-seed", "1-4", "-n", "2", frameworks="jax")
+    assert len(four["results"]) == 4 * len(one["results"]) == 48
+    compiles = [r["timing"]["compile"]["jax"]["compiles"] for r in (one, four)]
+    assert compiles[0] >= 12 and compiles[1] == compiles[0], compiles  # 2 dtypes x 6 params, per worker
 
 
 # -- shards ----------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -64,8 +65,13 @@ def compile_stats() -> dict[str, float]:
 
 
 def cpu_kernel_state() -> dict[str, Any]:
-    default, why = machine.tf_decision(machine.cpu())
+    default, why = _decision(os.environ.get(machine.TF_SWITCH))
     return {"library": "oneDNN" if _onednn() else "Eigen", "default": default, "decided_by": why}
+
+
+@functools.cache  # asked for every item; the answer changes only with the switch
+def _decision(switch: str | None) -> tuple[str, str]:
+    return machine.tf_decision(machine.cpu())
 
 
 @contextlib.contextmanager

@@ -110,8 +110,9 @@ def compare(
             f"{int(stray.sum())} non-finite value(s) where the oracle differs, first at {first}: "
             f"got {a[first]!r}, oracle {expected[first]!r}"
         )
-    order: npt.NDArray[np.intp] | list[int] = (
-        np.argsort(ratio, axis=None)[::-1][:WORST_SHOWN] if ratio.size else []
+    error_ratio = float(ratio.max()) if ratio.size else 0.0
+    order: npt.NDArray[np.intp] | list[int] = (  # a full sort only when something is to be shown
+        np.argsort(ratio, axis=None)[::-1][:WORST_SHOWN] if error_ratio > 1.0 else []
     )
     worst = []
     for flat in order:
@@ -126,7 +127,7 @@ def compare(
         what, actual.shape, expected.shape,
         max_abs_error=float(diff.max()) if diff.size else 0.0,
         max_rel_error=float(rel.max()) if rel.size else 0.0,
-        error_ratio=float(ratio.max()) if ratio.size else 0.0,
+        error_ratio=error_ratio,
         mismatches=int((ratio > 1.0).sum()),
         worst=worst,
         problem=problem,

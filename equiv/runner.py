@@ -121,6 +121,20 @@ class Reference:
     expected: list[tuple[str, Array]]
     magnitude: list[tuple[str, Array]] | None
     terms: list[tuple[str, Array]] | None
+    # The bound per (output, precision, roundings): every framework of the group is judged by the same.
+    bounds: dict[tuple[int, str, int], Array] = field(default_factory=dict)
+
+    def allowed(self, spec: Spec, index: int, precision: str) -> Array:
+        roundings = _roundings(spec)
+        key = (index, precision, roundings)
+        if key not in self.bounds:
+            bound = tolerance.allowed(
+                spec.case.tolerance, spec.dtype, self.expected[index][1],
+                self.magnitude[index][1] if self.magnitude else None,
+                self.terms[index][1] if self.terms else None, precision=precision, roundings=roundings)
+            bound.flags.writeable = False  # shared by the group's items
+            self.bounds[key] = bound
+        return self.bounds[key]
 
 
 _references: dict[tuple[str, str, str, int], Reference] = {}
@@ -327,8 +341,7 @@ def _judge(
     for i, ((name, actual), (_, expected)) in enumerate(zip(got, ref.expected, strict=True)):
         mag = ref.magnitude[i][1] if ref.magnitude else None
         terms = ref.terms[i][1] if ref.terms else None
-        allowed = tolerance.allowed(case.tolerance, spec.dtype, expected, mag, terms, precision=cfg.precision,
-                                    roundings=_roundings(spec))
+        allowed = ref.allowed(spec, i, cfg.precision)
         result.allowed[name] = allowed
         what = f"{spec.framework} {spec.variant.name} {name} ({spec.device}, {spec.dtype}) vs oracle"
         c = compare.compare(actual, expected, allowed, what=what, layout=layout)
@@ -389,11 +402,7 @@ def _heatmaps(
         if c.ok or c.problem or actual.ndim != 4:
             continue
         expected = ref.expected[i][1]
-        mag = ref.magnitude[i][1] if ref.magnitude else None
-        terms = ref.terms[i][1] if ref.terms else None
-        allowed = tolerance.allowed(
-            spec.case.tolerance, spec.dtype, expected, mag, terms, precision=precision,
-            roundings=_roundings(spec))
+        allowed = ref.allowed(spec, i, precision)
         with np.errstate(divide="ignore", invalid="ignore"):
             diff = np.abs(actual.astype(np.float64) - expected)
             ratio = np.nan_to_num(np.where(diff == 0, 0.0, diff / allowed), nan=np.inf, posinf=1e30)

@@ -62,5 +62,6 @@ class GroupScheduling(LoadGroupScheduling):  # type: ignore[misc]  # xdist is un
         self.assigned_work.setdefault(node, {})[scope] = work_unit
         index = self._indexes.get(node)
         if index is None:
-            index = self._indexes[node] = {nodeid: i for i, nodeid in enumerate(self.registered_collections[node])}
+            collection = self.registered_collections[node]
+            index = self._indexes[node] = {nodeid: i for i, nodeid in enumerate(collection)}
         node.send_runtest_some([index[nodeid] for nodeid, completed in work_unit.items() if not completed])

@@ -106,22 +106,33 @@ class CaseItem(pytest.Item):
             self._forget_outputs()
 
     def _forget_outputs(self) -> None:
-        """Free the outputs kept for pairing, and the oracle's answer, once no item here needs them.
+        """Free the outputs kept for pairing, the oracle's answer and the framework's compiled program
+        once no item here needs them.
 
-        Under xdist a group runs on one worker, so every item of a key runs in the same process.
+        Under xdist a case's params and dtype run on one worker (every seed, framework and variant),
+        so every item of a key runs in the same process.
         """
         if PENDING_KEY not in self.config.stash:
             ours = [i for i in self.session.items if isinstance(i, CaseItem)]
             self.config.stash[PENDING_KEY] = Counter(
-                [i.pair_key for i in ours] + [runner.reference_key(i.spec) for i in ours])
+                [i.pair_key for i in ours] + [runner.reference_key(i.spec) for i in ours]
+                + [i.program_key for i in ours])
         pending = self.config.stash[PENDING_KEY]
         ref_key = runner.reference_key(self.spec)
-        for key in (self.pair_key, ref_key):
+        for key in (self.pair_key, ref_key, self.program_key):
             pending[key] -= 1
         if pending[self.pair_key] <= 0:
             self.config.stash.get(PAIRWISE_KEY, {}).pop(self.pair_key, None)
         if pending[ref_key] <= 0:
             runner.forget_reference(ref_key)
+        if pending[self.program_key] <= 0:
+            for fw in frameworks.loaded():  # a framework that is not installed kept nothing
+                if fw.name == self.spec.framework:
+                    fw.release(self.program_key[1:])
+
+    @property
+    def program_key(self) -> tuple[Any, ...]:
+        return (self.spec.framework, *runner.program_key(self.spec))
 
     def _run(self) -> None:
         cfg = self.config.stash[CONFIG_KEY]

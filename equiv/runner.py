@@ -207,8 +207,12 @@ def _call(fw: Any, spec: Spec, ref: Reference) -> Any:
     dtype = frameworks.numpy_dtype(spec.dtype)
     native = {k: fw.asarray(v.astype(dtype), spec.device) for k, v in ref.inputs.items()}
     with fw.scope(spec.device):
-        return fw.execute(lambda **kw: spec.variant.fn(fw, spec.params, **kw),
-                          (spec.variant.fn, spec.params.id, spec.dtype), native)
+        return fw.execute(lambda **kw: spec.variant.fn(fw, spec.params, **kw), program_key(spec), native)
+
+
+def program_key(spec: Spec) -> tuple[Any, ...]:
+    """Items with the same key run the same program (a framework compiles it once): every seed."""
+    return (spec.variant.fn, spec.params.id, spec.dtype)
 
 
 def run(spec: Spec, cfg: Config) -> Result:

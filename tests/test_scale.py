@@ -143,6 +143,22 @@ def test_a_cases_seeds_run_on_one_worker_so_each_program_compiles_once(suite: py
     assert compiles[0] >= 12 and compiles[1] == compiles[0], compiles  # 2 dtypes x 6 params, per worker
 
 
+def test_a_program_is_freed_after_its_last_item_and_compiled_once_for_all_seeds(
+        suite: pytest.Pytester) -> None:
+    """A kept executable holds about 1.4 MB: a run keeps only those that items still to run need."""
+    from equiv import frameworks
+
+    jax_fw = frameworks.load("jax")
+    programs = jax_fw._programs  # type: ignore[attr-defined]
+    compiles = []
+    for name, seeds in (("warm", "0"), ("one", "1"), ("two", "1-2")):
+        before = jax_fw.compile_stats()["compiles"]
+        run(suite, name, "--equiv-seed", seeds, "-p", "no:xdist", frameworks="jax")
+        compiles.append(jax_fw.compile_stats()["compiles"] - before)
+        assert programs == {}, f"{len(programs)} programs kept after the run with seeds {seeds}"
+    assert compiles[1] >= 12 and compiles[2] == compiles[1], compiles  # not once per seed
+
+
 # -- shards ----------------------------------------------------------------------------------------
 def test_assignment_is_deterministic_and_balanced() -> None:
     rng = np.random.default_rng(0)

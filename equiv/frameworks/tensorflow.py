@@ -59,6 +59,10 @@ def execute(fn: Any, key: tuple[Any, ...], arrays: dict[str, Any]) -> Any:
     return fn(**arrays)
 
 
+def release(key: tuple[Any, ...]) -> None:
+    """Eager ops: nothing is kept per program."""
+
+
 def compile_stats() -> dict[str, float]:
     """Eager ops run registered kernels: nothing is compiled per shape (equiv uses no tf.function)."""
     return {}

@@ -53,6 +53,10 @@ def execute(fn: Any, key: tuple[Any, ...], arrays: dict[str, Any]) -> Any:
     return fn(**arrays)
 
 
+def release(key: tuple[Any, ...]) -> None:
+    """Eager ATen ops: nothing is kept per program."""
+
+
 def compile_stats() -> dict[str, float]:
     """Eager ATen kernels: nothing is compiled per shape."""
     return {}

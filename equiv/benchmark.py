@@ -10,8 +10,9 @@ new and empty at the start, so `serial-cold` compiles everything and the runs af
 Figures (per run): wall; seconds inside framework calls per framework; oracle, comparison, collection
 and import seconds; the overhead ratio, wall / ((framework calls + imports) / processes), which is 1
 when every second of every process is spent inside the frameworks; items per second; JAX compiles,
-their seconds and persistent-cache hits. Across runs: the speed-up of -n 2 and -n auto over one warm
-process, and JAX's warm share (JAX seconds warm / cold).
+their seconds and persistent-cache hits; the largest process's peak resident memory at its session's
+end. Across runs: the speed-up of -n 2 and -n auto over one warm process, and JAX's warm share (JAX
+seconds warm / cold).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def figures(report: dict[str, Any], wall: float, workers: int) -> dict[str, Any]
         "processes": timing.get("processes"),
         "overhead_ratio": wall / (inside / workers) if inside else None,
         "jax_compile": timing.get("compile", {}).get("jax", {}),
+        "peak_rss_mb": max((m for m in timing.get("peak_rss_mb", []) if m is not None), default=None),
     }
 
 
@@ -140,6 +142,7 @@ def table(runs: dict[str, dict[str, Any]], summed: dict[str, Any]) -> list[str]:
     add("jax compiles", lambda r: r["jax_compile"].get("compiles"), ".0f")
     add("jax compile s", lambda r: r["jax_compile"].get("compile_seconds"))
     add("jax cache hits", lambda r: r["jax_compile"].get("cache_hits"), ".0f")
+    add("peak MB, largest process", lambda r: r.get("peak_rss_mb"), ".0f")
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths,
                                                                                        strict=True)))

@@ -115,6 +115,16 @@ def worker_threads(env: Any = os.environ, cores: int | None = None) -> int | Non
     return max(1, (cores or usable_cores()) // int(count))
 
 
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far, in MB; None where the OS does not say."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes there, KiB on Linux
+
+
 def usable_cores() -> int:
     """The cores this process may run on (its affinity mask where the OS has one)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -211,6 +211,7 @@ class EquivSession:
         timing = {
             "collection_seconds": self.collection_seconds,
             "threads": self.config.stash[THREADS_KEY],
+            "peak_rss_mb": machine.peak_rss_mb(),
             "import_seconds": frameworks.import_seconds(),
             "compile": {fw.name: fw.compile_stats() for fw in frameworks.loaded() if fw.compile_stats()},
         }

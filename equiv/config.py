@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from equiv.frameworks import DEVICES, DTYPES, NAMES, PRECISIONS
-from equiv.machine import CPU_KERNELS, default_jax_cache
+from equiv.machine import CPU_KERNELS, JAX_MLIR_CONTEXTS, default_jax_cache
 
 # (option, dest, help, choices) for the repeatable, comma-separable selections.
 SELECTIONS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
@@ -32,6 +32,7 @@ class Config:
     precision: str = "ieee"
     cpu_kernels: str = "default"
     jax_cache: Path | None = None
+    jax_mlir_context: str = "shared"
     require_device: tuple[str, ...] = ()
     repeat: int = 1
     require_deterministic: bool = False
@@ -96,6 +97,8 @@ def from_options(get: Any) -> Config:
     cpu_kernels = one_of("--equiv-cpu-kernels", get("equiv_cpu_kernels") or "default", CPU_KERNELS)
     cache = get("equiv_jax_cache")
     jax_cache = None if cache == "off" else Path(cache) if cache else default_jax_cache()
+    mlir_context = one_of("--equiv-jax-mlir-context", get("equiv_jax_mlir_context") or "shared",
+                          JAX_MLIR_CONTEXTS)
     require = split_choices("--equiv-require-device", get("equiv_require_device"), DEVICES) if get(
         "equiv_require_device"
     ) else ()
@@ -131,6 +134,7 @@ def from_options(get: Any) -> Config:
         precision=precision,
         cpu_kernels=cpu_kernels,
         jax_cache=jax_cache,
+        jax_mlir_context=mlir_context,
         require_device=require,
         repeat=repeat,
         require_deterministic=bool(get("equiv_require_deterministic")),

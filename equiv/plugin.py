@@ -15,7 +15,7 @@ import pytest
 from equiv import defects, frameworks, machine, outputs, runner, shard
 from equiv.collect import CONFIG_KEY, DEFECTS_KEY, DEFINED_KEY, OUTPUTS_KEY, CaseFile
 from equiv.config import SELECTIONS, Config, OptionError, from_options
-from equiv.machine import CPU_KERNELS
+from equiv.machine import CPU_KERNELS, JAX_MLIR_CONTEXTS
 from equiv.report import Reporter, process_environment
 
 
@@ -42,6 +42,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--equiv-jax-cache", dest="equiv_jax_cache", metavar="DIR|off",
                     help="JAX's persistent compilation cache (default: $EQUIV_JAX_CACHE, else "
                          "~/.cache/equiv/jax); off to compile everything afresh")
+    group.addoption("--equiv-jax-mlir-context", dest="equiv_jax_mlir_context", default="shared",
+                    metavar=",".join(JAX_MLIR_CONTEXTS),
+                    help="shared (the default): JAX lowers programs into one reused MLIR context, "
+                         "the same program bytes without 6 ms per program; per-program: JAX's own, a "
+                         "new context for each")
     group.addoption("--equiv-require-device", dest="equiv_require_device", action="append", metavar="cuda",
                     help="an item on this device that cannot run fails instead of skipping; the run "
                          "fails at start if a selected framework sees no such device")
@@ -82,7 +87,8 @@ def pytest_configure(config: pytest.Config) -> None:
                                           for d in defects.load(Path(path)))
     except defects.DefectFileError as e:
         raise pytest.UsageError(str(e)) from None
-    machine.pin(cfg.cpu_kernels, cfg.jax_cache)  # before any framework import; workers inherit it
+    # Before any framework import; workers inherit it.
+    machine.pin(cfg.cpu_kernels, cfg.jax_cache, cfg.jax_mlir_context)
     config.stash[THREADS_KEY] = machine.share_cores()  # an xdist worker's share (else no change)
     if getattr(config.option, "tx", None) and config.option.dist not in ("loadgroup", "no"):
         warnings.warn(pytest.PytestConfigWarning(

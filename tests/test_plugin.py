@@ -98,6 +98,8 @@ def test_inputs_depend_on_case_params_and_seed_only(suite: pytest.Pytester) -> N
         (["--equiv-device", "gpu"], "--equiv-device: unknown value(s) gpu"),
         (["--equiv-dtype", "float32,half"], "--equiv-dtype: unknown value(s) half"),
         (["--equiv-precision", "bf16"], "--equiv-precision: unknown value bf16"),
+        (["--equiv-jax-mlir-context", "fresh"],
+         "--equiv-jax-mlir-context: unknown value fresh; choose from shared, per-program"),
         (["--equiv-cpu-kernels", "mkl"],
          "--equiv-cpu-kernels: unknown value mkl; choose from default, onednn, reference"),
         (["--equiv-repeat", "0"], "--equiv-repeat must be >= 1"),

@@ -159,6 +159,61 @@ def test_a_program_is_freed_after_its_last_item_and_compiled_once_for_all_seeds(
     assert compiles[1] >= 12 and compiles[2] == compiles[1], compiles  # not once per seed
 
 
+def _lowered_texts(mode: str, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], set[int]]:
+    """Lower a few of the suite's kinds of program; return their StableHLO and the contexts used."""
+    import jax
+    import jax.numpy as jnp
+
+    from equiv import frameworks
+
+    fw = frameworks.load("jax")
+    monkeypatch.setenv(fw.MLIR_CONTEXT_ENV, mode)  # type: ignore[attr-defined]
+    x, w, b = jnp.ones((2, 3, 9, 8)), jnp.ones((4, 3, 3, 3)), jnp.ones(4)
+    g = jnp.ones((2, 4, 5, 4))
+    programs = [
+        (lambda x, w, b: fw.conv(x, w, b, stride=2, padding="same", layout="channels_first"), (x, w, b)),
+        (lambda x, w, b: fw.conv_transpose(x, w, b[:3], stride=2, padding=1,
+                                           output_padding=1), (g, w, b)),
+        (lambda x, w, g: fw.conv_vjp(x, w, g, stride=2, padding="same"), (x, w, g)),
+        (lambda x: fw.avg_pool(x.astype(jnp.bfloat16), 3, stride=2, padding="same"), (x,)),
+    ]
+    contexts = set()
+    texts = []
+    for f, args in programs:
+        lowered = jax.jit(f).lower(*args)
+        texts.append(lowered.as_text())
+        contexts.add(id(lowered.compiler_ir().context))
+    return texts, contexts
+
+
+def test_a_reused_mlir_context_lowers_the_same_program_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shared context saves JAX's per-program setup; what XLA compiles must not change."""
+    own, own_contexts = _lowered_texts("per-program", monkeypatch)
+    shared, shared_contexts = _lowered_texts("shared", monkeypatch)
+    assert len(own_contexts) == 4 and len(shared_contexts) <= 2  # at most one renewal in between
+    for mine, theirs in zip(shared, own, strict=True):
+        assert mine == theirs
+
+
+def test_the_shared_mlir_context_is_renewed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A context keeps every type and attribute it interned: it is replaced every CONTEXT_PROGRAMS."""
+    from jax._src.interpreters import mlir
+
+    from equiv import frameworks
+
+    fw = frameworks.load("jax")
+    monkeypatch.setenv(fw.MLIR_CONTEXT_ENV, "shared")  # type: ignore[attr-defined]
+    monkeypatch.setattr(fw, "CONTEXT_PROGRAMS", 3)
+    monkeypatch.setitem(fw._context, "current", None)  # type: ignore[attr-defined]
+    made = [mlir.make_ir_context() for _ in range(7)]
+    assert [len({id(c) for c in made[i:i + 3]}) for i in (0, 3, 6)] == [1, 1, 1]
+    assert len({id(c) for c in made}) == 3
+    assert "one MLIR context for every 3 programs" in fw.environment()["mlir_context"]
+    monkeypatch.setenv(fw.MLIR_CONTEXT_ENV, "per-program")  # type: ignore[attr-defined]
+    assert mlir.make_ir_context() is not mlir.make_ir_context()
+    assert fw.environment()["mlir_context"] == "per program (JAX's own)"
+
+
 # -- shards ----------------------------------------------------------------------------------------
 def test_assignment_is_deterministic_and_balanced() -> None:
     rng = np.random.default_rng(0)

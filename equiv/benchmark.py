@@ -72,7 +72,16 @@ def figures(report: dict[str, Any], wall: float, workers: int) -> dict[str, Any]
         "overhead_ratio": wall / (inside / workers) if inside else None,
         "jax_compile": timing.get("compile", {}).get("jax", {}),
         "peak_rss_mb": max((m for m in timing.get("peak_rss_mb", []) if m is not None), default=None),
+        # CPU of every process: more than `workers` x wall is impossible, well under it means waiting.
+        "cpu_seconds": _total(timing.get("cpu_seconds", [])),
+        # Under xdist the controlling process reports last; its CPU is taken from the workers.
+        "controller_cpu_seconds": timing["cpu_seconds"][-1] if workers > 1 and timing.get("cpu_seconds")
+        else None,
     }
+
+
+def _total(values: list[float | None]) -> float | None:
+    return None if not values or None in values else sum(v for v in values if v is not None)
 
 
 def run_one(name: str, extra: list[str], cache: Path, folder: Path) -> dict[str, Any]:
@@ -142,6 +151,8 @@ def table(runs: dict[str, dict[str, Any]], summed: dict[str, Any]) -> list[str]:
     add("jax compiles", lambda r: r["jax_compile"].get("compiles"), ".0f")
     add("jax compile s", lambda r: r["jax_compile"].get("compile_seconds"))
     add("jax cache hits", lambda r: r["jax_compile"].get("cache_hits"), ".0f")
+    add("CPU s, all processes", lambda r: r.get("cpu_seconds"))
+    add("CPU s, xdist controller", lambda r: r.get("controller_cpu_seconds"))
     add("peak MB, largest process", lambda r: r.get("peak_rss_mb"), ".0f")
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths,

@@ -218,6 +218,7 @@ class EquivSession:
             "collection_seconds": self.collection_seconds,
             "threads": self.config.stash[THREADS_KEY],
             "peak_rss_mb": machine.peak_rss_mb(),
+            "cpu_seconds": time.process_time(),  # every thread of this process, since it started
             "import_seconds": frameworks.import_seconds(),
             "compile": {fw.name: fw.compile_stats() for fw in frameworks.loaded() if fw.compile_stats()},
         }

@@ -99,6 +99,7 @@ class Reporter:
         t["collection_seconds"] += timing["collection_seconds"]
         t.setdefault("threads", []).append(timing["threads"])  # per process: its thread pools' size
         t.setdefault("peak_rss_mb", []).append(timing.get("peak_rss_mb"))  # per process, at its end
+        t.setdefault("cpu_seconds", []).append(timing.get("cpu_seconds"))  # per process, the controller last
         for name, seconds in timing["import_seconds"].items():
             t["import_seconds"][name] = t["import_seconds"].get(name, 0.0) + seconds
         for name, stats in timing["compile"].items():

@@ -382,7 +382,7 @@ def test_benchmark_figures_from_a_report() -> None:
         ],
         "timing": {"collection_seconds": 0.3, "import_seconds": {"jax": 1.0, "torch": 1.0}, "processes": 2,
                    "compile": {"jax": {"compiles": 4, "compile_seconds": 3.0, "cache_hits": 1}},
-                   "peak_rss_mb": [300.0, None, 900.0]},
+                   "peak_rss_mb": [300.0, None, 900.0], "cpu_seconds": [10.0, 9.0, 3.0]},
     }
     f = benchmark.figures(report, wall=12.0, workers=2)
     assert f["framework_seconds"] == {"jax": 6.0, "torch": 2.0}
@@ -391,6 +391,8 @@ def test_benchmark_figures_from_a_report() -> None:
     assert f["items_per_second"] == pytest.approx(3 / 12.0)
     assert f["outcomes"] == {"passed": 2, "skipped": 1}
     assert f["peak_rss_mb"] == 900.0  # the largest process; one that could not tell is left out
+    assert f["cpu_seconds"] == 22.0 and f["controller_cpu_seconds"] == 3.0  # the controller reports last
+    assert benchmark.figures(report, wall=12.0, workers=1)["controller_cpu_seconds"] is None
     runs = {"serial-cold": {**f, "wall_seconds": 30.0, "framework_seconds": {"jax": 9.0}},
             "serial-warm": {**f, "wall_seconds": 20.0, "framework_seconds": {"jax": 3.0}},
             "n2": {**f, "wall_seconds": 12.5}}
@@ -412,6 +414,7 @@ def test_benchmark_runs_the_suite_and_writes_its_figures(suite: pytest.Pytester,
     assert n2["jax_compile"]["cache_hits"] >= 12  # n2 ran second, on the cache serial-cold filled
     assert n2["workers"] == 2 and n2["processes"] == 3
     assert cold["peak_rss_mb"] > 50  # the frameworks alone take more
+    assert 0 < n2["controller_cpu_seconds"] < n2["cpu_seconds"] and cold["controller_cpu_seconds"] is None
     assert data["machine"]["cpu"]["cores"] >= 1
     printed = capsys.readouterr().out
     assert "overhead ratio" in printed and "jax compiles" in printed

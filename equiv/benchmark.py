@@ -1,6 +1,7 @@
 """Where the suite's time goes: runs the CPU suite several ways and prints (and writes) the figures.
 
-    python -m equiv.benchmark [--runs serial-cold,serial-warm,n2,nauto] [--out FILE] [-- PYTEST ARGS]
+    python -m equiv.benchmark [--runs serial-cold,serial-warm,n2,nauto] [--repeat N] [--out FILE]
+                              [-- PYTEST ARGS]
 
 Each run is a fresh `pytest cases` process; its JSON report gives the time inside each framework's
 calls, the oracle, collection, imports and JAX's compiles. The runs share one JAX compilation cache,
@@ -10,9 +11,11 @@ new and empty at the start, so `serial-cold` compiles everything and the runs af
 Figures (per run): wall; seconds inside framework calls per framework; oracle, comparison, collection
 and import seconds; the overhead ratio, wall / ((framework calls + imports) / processes), which is 1
 when every second of every process is spent inside the frameworks; items per second; JAX compiles,
-their seconds and persistent-cache hits; the largest process's peak resident memory at its session's
-end. Across runs: the speed-up of -n 2 and -n auto over one warm process, and JAX's warm share (JAX
-seconds warm / cold).
+their seconds and persistent-cache hits; CPU seconds of all processes and of xdist's controller; the
+largest process's peak resident memory at its session's end. Across runs: the speed-up of -n 2 and
+-n auto over one warm process, and JAX's warm share (JAX seconds warm / cold). With --repeat N the
+runs take turns N times; each run shows its round of median wall time, and each speed-up is the
+median of the ratios within a round, so a machine whose speed drifts compares like with like.
 """
 
 from __future__ import annotations
@@ -109,6 +112,29 @@ def _workers(args: list[str]) -> int:
     return machine.usable_cores() if value in ("auto", "logical") else int(value)
 
 
+def summary_of_rounds(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Each figure's median over the rounds, each taken within one round: runs next to each other see
+    the same machine, while its speed drifts by a quarter between minutes on a shared one."""
+    each = [summary(runs) for runs in rounds]
+    return {key: _median([s[key] for s in each if s[key] is not None]) for key in each[0]}
+
+
+def median_round(rounds: list[dict[str, dict[str, Any]]], name: str) -> dict[str, Any]:
+    """A run's figures from its round of median wall time, with every round's wall beside them."""
+    ordered = sorted((r[name] for r in rounds), key=lambda run: run["wall_seconds"])
+    picked = dict(ordered[(len(ordered) - 1) // 2])
+    picked["wall_seconds_all"] = [r[name]["wall_seconds"] for r in rounds]
+    return picked
+
+
+def _median(values: list[float]) -> float | None:
+    values = sorted(values)
+    if not values:
+        return None
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
 def summary(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     def wall(name: str) -> float | None:
         return runs[name]["wall_seconds"] if name in runs else None
@@ -138,6 +164,9 @@ def table(runs: dict[str, dict[str, Any]], summed: dict[str, Any]) -> list[str]:
         rows.append((label, *(f(get(runs[n]), spec) for n in names)))
 
     add("wall s", lambda r: r["wall_seconds"])
+    if any(len(r.get("wall_seconds_all", ())) > 1 for r in runs.values()):
+        add("wall s, fastest round", lambda r: min(r["wall_seconds_all"]))
+        add("wall s, slowest round", lambda r: max(r["wall_seconds_all"]))
     add("workers", lambda r: r["workers"], "d")
     add("items", lambda r: r["items"], "d")
     add("items/s", lambda r: r["items_per_second"])
@@ -172,6 +201,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--runs", default=",".join(DEFAULT_RUNS),
                         help=f"comma-separated, in order, from {', '.join(RUNS)} (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("reports/benchmark.json"))
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="run the runs N times in turn (A B A B ...) and print each run's round of "
+                             "median wall time and the median of the speed-ups within a round; a cold "
+                             "run gets a new, empty cache each time")
     parser.add_argument("--jax-cache", type=Path, help="use this JAX cache directory as it is (default: a "
                         "new, empty one, so that the first run is cold)")
     args = parser.parse_args(own)
@@ -180,21 +213,28 @@ def main(argv: list[str]) -> int:
     if unknown or not names:
         parser.error(f"--runs: unknown run(s) {', '.join(unknown) or '(none given)'}; choose from "
                      f"{', '.join(RUNS)}")
-    runs: dict[str, dict[str, Any]] = {}
+    if args.repeat < 1:
+        parser.error(f"--repeat: {args.repeat} is not a number of rounds; give 1 or more")
+    rounds: list[dict[str, dict[str, Any]]] = []
     with tempfile.TemporaryDirectory(prefix="equiv-bench-") as tmp:
         cache = args.jax_cache or Path(tmp) / "jax-cache"  # new and empty: the first run is cold
-        for name in names:  # each run's own report goes beside --out
-            fresh = Path(tmp) / f"jax-cache-{name}"
-            runs[name] = run_one(name, extra, fresh if name in OWN_CACHE else cache, args.out.parent)
-    summed = summary(runs)
+        for round_ in range(args.repeat):
+            runs: dict[str, dict[str, Any]] = {}
+            for name in names:  # each run's own report goes beside --out
+                fresh = Path(tmp) / f"jax-cache-{name}-{round_}"  # cold again in every round
+                cold = name in OWN_CACHE or (name == "serial-cold" and round_ > 0)
+                runs[name] = run_one(name, extra, fresh if cold else cache, args.out.parent)
+            rounds.append(runs)
+    runs = {name: median_round(rounds, name) for name in names}
+    summed = summary_of_rounds(rounds)
     lines = table(runs, summed)
     print("\n".join(lines))
     machine = _machine()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": machine, "pytest_args": extra, "runs": runs,
-                                    "summary": summed}, indent=1) + "\n")
+                                    "summary": summed, "rounds": rounds}, indent=1) + "\n")
     print(f"machine: {machine['cpu']['model']}, {machine['cpu']['cores']} cores; wrote {args.out}")
-    return 0 if all(r["exit_code"] == 0 for r in runs.values()) else 1
+    return 0 if all(r["exit_code"] == 0 for runs in rounds for r in runs.values()) else 1
 
 
 def _machine() -> dict[str, Any]:

@@ -401,17 +401,41 @@ def test_benchmark_figures_from_a_report() -> None:
     assert any(line.startswith("overhead ratio") for line in benchmark.table(runs, benchmark.summary(runs)))
 
 
+def test_benchmark_rounds_pair_runs_within_a_round() -> None:
+    """A drifting machine: the median speed-up of paired runs, not the ratio of unpaired medians."""
+    def run(wall: float, jax: float = 1.0) -> dict[str, Any]:
+        return {**benchmark.figures({"results": [], "timing": {}}, wall=wall, workers=1),
+                "framework_seconds": {"jax": jax}}
+
+    rounds = [{"serial-warm": run(100.0), "n2": run(50.0)},   # slow minutes: 2.0x
+              {"serial-warm": run(60.0), "n2": run(40.0)},    # 1.5x
+              {"serial-warm": run(80.0), "n2": run(52.0)}]    # 1.54x
+    summed = benchmark.summary_of_rounds(rounds)
+    assert summed["speedup_n2"] == pytest.approx(80.0 / 52.0)  # the medians' ratio would be 80 / 50
+    assert summed["speedup_nauto"] is None
+    picked = benchmark.median_round(rounds, "n2")
+    assert picked["wall_seconds"] == 50.0 and picked["wall_seconds_all"] == [50.0, 40.0, 52.0]
+    two = benchmark.summary_of_rounds(rounds[:2])
+    assert two["speedup_n2"] == pytest.approx((2.0 + 1.5) / 2)
+    lines = benchmark.table({"n2": picked}, summed)
+    assert any(line.split()[:5] == ["wall", "s,", "fastest", "round", "40.0"] for line in lines), lines
+
+
 def test_benchmark_runs_the_suite_and_writes_its_figures(suite: pytest.Pytester, capsys: Any,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(suite.path)
     out = suite.path / "reports" / "benchmark.json"
-    code = benchmark.main(["--runs", "serial-cold,n2", "--out", str(out), "--", "--equiv-framework", "jax"])
+    code = benchmark.main(["--runs", "serial-cold,n2", "--repeat", "2", "--out", str(out), "--",
+                           "--equiv-framework", "jax"])
     assert code == 0, capsys.readouterr().out
     data = json.loads(out.read_text())
     cold, n2 = data["runs"]["serial-cold"], data["runs"]["n2"]
     assert cold["items"] == n2["items"] == 12 and cold["outcomes"] == {"passed": 12}  # cpu only
     assert cold["framework_seconds"]["jax"] > 0 and cold["jax_compile"]["compiles"] >= 12
     assert n2["jax_compile"]["cache_hits"] >= 12  # n2 ran second, on the cache serial-cold filled
+    again = data["rounds"][1]["serial-cold"]["jax_compile"]
+    assert len(data["rounds"]) == 2 and again["cache_hits"] == 0  # cold again in the second round
+    assert len(cold["wall_seconds_all"]) == 2
     assert n2["workers"] == 2 and n2["processes"] == 3
     assert cold["peak_rss_mb"] > 50  # the frameworks alone take more
     assert 0 < n2["controller_cpu_seconds"] < n2["cpu_seconds"] and cold["controller_cpu_seconds"] is None
@@ -420,8 +444,10 @@ def test_benchmark_runs_the_suite_and_writes_its_figures(suite: pytest.Pytester,
     assert "overhead ratio" in printed and "jax compiles" in printed
 
 
-def test_benchmark_rejects_an_unknown_run(capsys: Any) -> None:
+@pytest.mark.parametrize(("args", "message"), [(["--runs", "serial-cold,fast"], "unknown run(s) fast"),
+                                               (["--repeat", "0"], "--repeat: 0 is not a number of rounds")])
+def test_benchmark_rejects_bad_arguments(capsys: Any, args: list[str], message: str) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        benchmark.main(["--runs", "serial-cold,fast"])
+        benchmark.main(args)
     assert exit_info.value.code == 2
-    assert "unknown run(s) fast" in capsys.readouterr().err
+    assert message in capsys.readouterr().err

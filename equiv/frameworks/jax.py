@@ -96,8 +96,12 @@ _context: dict[str, Any] = {"current": None, "programs": 0}
 _jax_context = getattr(_mlir, "make_ir_context", None)
 
 
+def _sharing() -> bool:
+    return os.environ.get(MLIR_CONTEXT_ENV, "shared") == "shared"
+
+
 def _reused_context() -> Any:
-    if os.environ.get(MLIR_CONTEXT_ENV, "shared") != "shared":
+    if not _sharing():
         return _jax_context()  # type: ignore[misc]
     if _context["current"] is None or _context["programs"] >= CONTEXT_PROGRAMS:
         _context.update(current=_jax_context(), programs=0)  # type: ignore[misc]
@@ -112,7 +116,7 @@ if _jax_context is not None:
 def _context_state() -> str:
     if _jax_context is None:
         return f"per program (jax {version()} has no mlir.make_ir_context for equiv to reuse)"
-    if os.environ.get(MLIR_CONTEXT_ENV, "shared") != "shared":
+    if not _sharing():
         return "per program (JAX's own)"
     return f"shared: one MLIR context for every {CONTEXT_PROGRAMS} programs lowered"
 

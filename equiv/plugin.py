@@ -45,7 +45,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--equiv-jax-mlir-context", dest="equiv_jax_mlir_context", default="shared",
                     metavar=",".join(JAX_MLIR_CONTEXTS),
                     help="shared (the default): JAX lowers programs into one reused MLIR context, "
-                         "the same program bytes without 6 ms per program; per-program: JAX's own, a "
+                         "the same program bytes without ~7 ms per program; per-program: JAX's own, a "
                          "new context for each")
     group.addoption("--equiv-require-device", dest="equiv_require_device", action="append", metavar="cuda",
                     help="an item on this device that cannot run fails instead of skipping; the run "

@@ -87,7 +87,7 @@ def _cache_state() -> str:
 
 
 # JAX lowers every program into a new MLIR context. Making one (loading every dialect) and freeing
-# it took 6 ms of a warm 14 ms item and 2.4 MB while the program lived. A context only interns the
+# it took 7 ms of a warm 17 ms item and 2.4 MB while the program lived. A context only interns the
 # types and attributes a module uses, so a module lowered into a reused one is the same bytes (the
 # persistent cache's keys, a hash of them, still hit); renewing it bounds what it interns.
 CONTEXT_PROGRAMS = 256  # programs lowered into one context before a new one

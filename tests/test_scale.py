@@ -177,13 +177,8 @@ def _lowered_texts(mode: str, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str
         (lambda x, w, g: fw.conv_vjp(x, w, g, stride=2, padding="same"), (x, w, g)),
         (lambda x: fw.avg_pool(x.astype(jnp.bfloat16), 3, stride=2, padding="same"), (x,)),
     ]
-    contexts = set()
-    texts = []
-    for f, args in programs:
-        lowered = jax.jit(f).lower(*args)
-        texts.append(lowered.as_text())
-        contexts.add(id(lowered.compiler_ir().context))
-    return texts, contexts
+    lowered = [jax.jit(f).lower(*args) for f, args in programs]  # all alive: no context id is reused
+    return [low.as_text() for low in lowered], {id(low.compiler_ir().context) for low in lowered}
 
 
 def test_a_reused_mlir_context_lowers_the_same_program_bytes(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 CPU_KERNELS: tuple[str, ...] = ("default", "onednn", "reference")
 JAX_MLIR_CONTEXTS: tuple[str, ...] = ("shared", "per-program")
+JAX_MLIR_CONTEXT_ENV = "EQUIV_JAX_MLIR_CONTEXT"  # read by equiv.frameworks.jax at each lowering
 # The ISA features that decide which CPU kernels the frameworks pick (names as in /proc/cpuinfo).
 ISA_FLAGS: tuple[str, ...] = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni",
                               "amx_tile", "amx_bf16", "amx_int8")
@@ -74,9 +75,9 @@ def tf_decision(info: dict[str, Any], env: Any = os.environ) -> tuple[str, str]:
     return named, (f"CPU: {', '.join(present)}" if present else "CPU: no AVX-512 VNNI/BF16, AVX-VNNI or AMX")
 
 
-def pin(cpu_kernels: str, jax_cache: Path | None, jax_mlir_context: str = "shared") -> None:
+def pin(cpu_kernels: str, jax_cache: Path | None, jax_mlir_context: str) -> None:
     """Set what must be in the environment before TensorFlow and JAX are imported."""
-    os.environ["EQUIV_JAX_MLIR_CONTEXT"] = jax_mlir_context  # read by equiv.frameworks.jax per lowering
+    os.environ[JAX_MLIR_CONTEXT_ENV] = jax_mlir_context
     if cpu_kernels == "onednn":
         os.environ[TF_SWITCH] = "1"
     elif cpu_kernels == "reference":

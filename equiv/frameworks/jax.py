@@ -32,7 +32,7 @@ try:
 except ImportError:  # moved in a later jax: lowering keeps JAX's own context per program
     _mlir = None  # type: ignore[assignment]
 
-from equiv import oracle  # noqa: E402
+from equiv import machine, oracle  # noqa: E402
 from equiv.frameworks import SHAPE_KINDS, Unsupported, check_layers, per_axis  # noqa: E402
 
 name = "jax"
@@ -91,7 +91,7 @@ def _cache_state() -> str:
 # types and attributes a module uses, so a module lowered into a reused one is the same bytes (the
 # persistent cache's keys, a hash of them, still hit); renewing it bounds what it interns.
 CONTEXT_PROGRAMS = 256  # programs lowered into one context before a new one
-MLIR_CONTEXT_ENV = "EQUIV_JAX_MLIR_CONTEXT"  # shared (the default) | per-program; set by machine.pin
+MLIR_CONTEXT_ENV = machine.JAX_MLIR_CONTEXT_ENV  # shared (the default) | per-program; set by machine.pin
 _context: dict[str, Any] = {"current": None, "programs": 0}
 _jax_context = getattr(_mlir, "make_ir_context", None)
 

@@ -19,8 +19,9 @@ CPU_KERNELS: tuple[str, ...] = ("default", "onednn", "reference")
 JAX_MLIR_CONTEXTS: tuple[str, ...] = ("shared", "per-program")
 JAX_MLIR_CONTEXT_ENV = "EQUIV_JAX_MLIR_CONTEXT"  # read by equiv.frameworks.jax at each lowering
 # The ISA features that decide which CPU kernels the frameworks pick (names as in /proc/cpuinfo).
-ISA_FLAGS: tuple[str, ...] = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni",
-                              "amx_tile", "amx_bf16", "amx_int8")
+ISA_FLAGS: tuple[str, ...] = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
+                              "avx512_fp16", "avx_vnni", "avx_ne_convert", "amx_tile", "amx_bf16",
+                              "amx_int8", "amx_fp16")
 # TensorFlow's own rule on Linux x86 (DefaultOneDnnPolicy in tensorflow/core/util/port.cc).
 TF_ONEDNN_ISA: tuple[str, ...] = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8",
                                   "amx_bf16")
@@ -73,6 +74,28 @@ def tf_decision(info: dict[str, Any], env: Any = os.environ) -> tuple[str, str]:
     if default is None:
         return named, "platform default"
     return named, (f"CPU: {', '.join(present)}" if present else "CPU: no AVX-512 VNNI/BF16, AVX-VNNI or AMX")
+
+
+def tf_onednn_dtype(info: dict[str, Any], dtype: str) -> tuple[bool, str] | None:
+    """Whether TensorFlow's oneDNN kernels take this dtype on this CPU, and the rule; None: not known.
+
+    TensorFlow's IsDataTypeSupportedByOneDNNOnThisCPU (tensorflow/core/util/util.cc): float32 always;
+    bfloat16 with AVX-512F or AVX-NE-CONVERT; float16 with AVX-512BW and AVX-512 FP16 or AMX-FP16, or
+    with AVX-NE-CONVERT. Other dtypes (float64) have no oneDNN kernels. Ops on a dtype oneDNN does
+    not take run TensorFlow's Eigen kernels even with oneDNN on.
+    """
+    if not (sys.platform.startswith("linux") and info["machine"] in ("x86_64", "AMD64")):
+        return None  # Arm builds use oneDNN with ACL under rules of their own
+    isa = set(info["isa"])
+    fp16 = "avx512bw" in isa and bool({"avx512_fp16", "amx_fp16"} & isa)
+    rules: dict[str, tuple[bool, str]] = {
+        "float32": (True, "oneDNN takes float32"),
+        "bfloat16": ("avx512f" in isa or "avx_ne_convert" in isa,
+                     "oneDNN bfloat16 needs AVX-512F or AVX-NE-CONVERT"),
+        "float16": (fp16 or "avx_ne_convert" in isa,
+                    "oneDNN float16 needs AVX-512 FP16 or AMX-FP16 (with AVX-512BW), or AVX-NE-CONVERT"),
+    }
+    return rules.get(dtype, (False, f"oneDNN has no {dtype} kernels"))
 
 
 def pin(cpu_kernels: str, jax_cache: Path | None, jax_mlir_context: str) -> None:

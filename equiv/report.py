@@ -213,7 +213,12 @@ class Reporter:
         for name, env in block["frameworks"].items():
             state = env.get("cpu_kernels")
             if isinstance(state, dict):
-                kernels.append(f"{name} {state['library']} ({state['decided_by']})")
+                # A dtype the library does not take runs elsewhere (TF: Eigen; torch: ATen's kernels).
+                apart = [f"{dtype} {d['library']} ({d['why']})"
+                         for dtype, d in state.get("by_dtype", {}).items()
+                         if d["library"] != state["library"] and dtype in self.cfg.dtypes]
+                kernels.append(f"{name} {state['library']} ({state['decided_by']})"
+                               + (f", except {', '.join(apart)}" if apart else ""))
         return [
             f"CPU: {info['model']}, {info['cores']} cores; ISA: {' '.join(info['isa']) or 'none of note'}",
             f"CPU kernels (--equiv-cpu-kernels {self.cfg.cpu_kernels}): "

@@ -227,7 +227,7 @@ def run(spec: Spec, cfg: Config) -> Result:
         result.seconds["oracle"] = time.perf_counter() - start
         with fw.precision(cfg.precision), fw.cpu_kernels(cfg.cpu_kernels):
             if spec.device == "cpu":
-                result.cpu_kernels = str(fw.cpu_kernel_state()["library"])
+                result.cpu_kernels = fw.cpu_kernel_library(spec.dtype)
             start = time.perf_counter()
             try:
                 # Converting to NumPy waits for the result: JAX and CUDA dispatch asynchronously.

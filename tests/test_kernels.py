@@ -238,6 +238,61 @@ def test_tensorflow_kernel_decision_follows_its_own_rule(
     assert machine.tf_decision(info, env) == (default, why)
 
 
+@pytest.mark.parametrize(
+    ("isa", "expected"),
+    [
+        # AMD Zen 4: AVX-512 with BF16 but no FP16, so TensorFlow's float16 ops run Eigen under oneDNN.
+        (["avx2", "avx512f", "avx512bw", "avx512_bf16"],
+         {"float32": True, "float64": False, "bfloat16": True, "float16": False}),
+        (["avx2", "avx512f", "avx512bw", "avx512_fp16", "amx_bf16"], {"float16": True, "bfloat16": True}),
+        (["avx2", "avx512f", "amx_fp16"], {"float16": False}),  # AMX-FP16 counts only with AVX-512BW
+        (["avx2", "avx_ne_convert"], {"float16": True, "bfloat16": True}),
+        (["avx2", "fma"], {"float32": True, "bfloat16": False, "float16": False}),
+    ],
+)
+def test_tensorflow_onednn_dtypes_follow_its_own_rule(
+    isa: list[str], expected: dict[str, bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(machine.sys, "platform", "linux")
+    info = {"model": "x", "machine": "x86_64", "cores": 2, "isa": isa}
+    for dtype, supported in expected.items():
+        rule = machine.tf_onednn_dtype(info, dtype)
+        assert rule is not None and rule[0] is supported, (dtype, rule)
+    assert machine.tf_onednn_dtype({**info, "machine": "aarch64"}, "float16") is None
+
+
+def test_torch_sends_a_half_dtype_mkldnn_does_not_take_to_aten(monkeypatch: pytest.MonkeyPatch) -> None:
+    from equiv.frameworks import torch as torch_fw
+
+    monkeypatch.setattr(torch_fw, "_mkldnn_takes", lambda dtype: dtype == "bfloat16")
+    with torch_fw.cpu_kernels("onednn"):
+        assert torch_fw.cpu_kernel_library("float32") == "oneDNN (mkldnn)"
+        assert torch_fw.cpu_kernel_library("bfloat16") == "oneDNN (mkldnn)"
+        assert torch_fw.cpu_kernel_library("float16") == "ATen native"
+        assert torch_fw.cpu_kernel_library("float64") == "ATen native"
+        assert "_is_mkldnn_fp16_supported" in torch_fw.cpu_kernel_state()["by_dtype"]["float16"]["why"]
+    with torch_fw.cpu_kernels("reference"):
+        assert torch_fw.cpu_kernel_library("bfloat16") == "ATen native"
+
+
+def test_a_defect_conditioned_on_kernels_applies_by_the_items_dtype(suite: pytest.Pytester) -> None:
+    # mkldnn is on, but float64 convs run ATen's own kernels: an entry for ATen native applies to the
+    # float64 item, and as the item passes, this strict entry fails it ("no longer reproduces").
+    entry = defect(items="small::native[torch-*]", framework="torch",
+                   upstream="https://github.com/pytorch/pytorch/issues/1", cpu_kernels="ATen native", raises="", differs=True, match="does not accumulate")
+    (suite.path / "cases" / "known_defects.toml").write_text(entry)
+    report = suite.path / "r.json"
+    result = run(suite, "--equiv-framework", "torch", "--equiv-cpu-kernels", "onednn", "-k", "native",
+                 f"--equiv-report={report}")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*no longer reproduces*planted*",
+                                 "CPU kernels (--equiv-cpu-kernels onednn): torch oneDNN (mkldnn) "
+                                 "(torch.backends.mkldnn.enabled), except float64 ATen native (mkldnn has no "
+                                 "float64)*"])
+    [record] = json.loads(report.read_text())["results"]
+    assert record["cpu_kernels"] == "ATen native"
+
+
 def _tensorflow_run(
     tmp_path: Path, kernels: str, *select: str
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:

@@ -166,6 +166,11 @@ def cpu_kernel_state() -> dict[str, Any]:
     }
 
 
+def cpu_kernel_library(dtype: str) -> str:
+    """XLA:CPU runs every dtype through the same kernels."""
+    return str(cpu_kernel_state()["library"])
+
+
 @contextlib.contextmanager
 def cpu_kernels(mode: str) -> Iterator[None]:
     yield  # no stable switch in XLA:CPU (see cpu_kernel_state)

@@ -15,7 +15,7 @@ import numpy.typing as npt  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from equiv import machine, oracle  # noqa: E402
-from equiv.frameworks import SHAPE_KINDS, Unsupported, check_layers, per_axis  # noqa: E402
+from equiv.frameworks import SHAPE_KINDS, Unsupported, check_layers, kernels_by_dtype, per_axis  # noqa: E402
 
 name = "tensorflow"
 
@@ -70,7 +70,25 @@ def compile_stats() -> dict[str, float]:
 
 def cpu_kernel_state() -> dict[str, Any]:
     default, why = _decision(os.environ.get(machine.TF_SWITCH))
-    return {"library": "oneDNN" if _onednn() else "Eigen", "default": default, "decided_by": why}
+    return {"library": "oneDNN" if _onednn() else "Eigen", "default": default, "decided_by": why,
+            "by_dtype": kernels_by_dtype(functools.partial(_dtype_library, _onednn()))}
+
+
+def cpu_kernel_library(dtype: str) -> str:
+    """The library this dtype's ops run on here: with oneDNN on, a dtype it does not take runs Eigen."""
+    return _dtype_library(_onednn(), dtype)[0]
+
+
+@functools.cache
+def _dtype_library(onednn: bool, dtype: str) -> tuple[str, str]:
+    """(library, why) for one dtype, by TensorFlow's own rule (equiv.machine.tf_onednn_dtype)."""
+    if not onednn:
+        return "Eigen", "oneDNN off"
+    rule = machine.tf_onednn_dtype(machine.cpu(), dtype)
+    if rule is None:
+        return "oneDNN", "as on this platform"
+    supported, why = rule
+    return ("oneDNN" if supported else "Eigen"), why
 
 
 @functools.cache  # asked for every item; the answer changes only with the switch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -12,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from equiv import oracle
-from equiv.frameworks import SHAPE_KINDS, Unsupported, check_layers, per_axis
+from equiv.frameworks import SHAPE_KINDS, Unsupported, check_layers, kernels_by_dtype, per_axis
 
 name = "torch"
 
@@ -73,7 +74,33 @@ def cpu_kernel_state() -> dict[str, Any]:
         "mkldnn_available": available,
         "mkldnn_enabled": enabled,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "by_dtype": kernels_by_dtype(_dtype_library),
     }
+
+
+def cpu_kernel_library(dtype: str) -> str:
+    """The library this dtype's convs go to: mkldnn takes a half dtype only where this CPU has it."""
+    return _dtype_library(dtype)[0]
+
+
+def _dtype_library(dtype: str) -> tuple[str, str]:
+    if not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):  # type: ignore[no-untyped-call]
+        return "ATen native", "mkldnn off"
+    if dtype == "float64":
+        return "ATen native", "mkldnn has no float64"
+    if dtype in _MKLDNN_HALF and not _mkldnn_takes(dtype):
+        return "ATen native", f"torch.ops.mkldnn.{_MKLDNN_HALF[dtype]}() is False on this CPU"
+    return "oneDNN (mkldnn)", "mkldnn on"
+
+
+# torch's own answer (ideep's CPU check) to whether mkldnn runs each half dtype; else ATen's kernels do.
+_MKLDNN_HALF = {"float16": "_is_mkldnn_fp16_supported", "bfloat16": "_is_mkldnn_bf16_supported"}
+
+
+@functools.cache  # a property of the CPU and the build
+def _mkldnn_takes(dtype: str) -> bool:
+    check = getattr(torch.ops.mkldnn, _MKLDNN_HALF[dtype], None)
+    return True if check is None else bool(check())  # an older torch without the check: as before
 
 
 @contextlib.contextmanager

@@ -16,6 +16,9 @@ largest process's peak resident memory at its session's end. Across runs: the sp
 -n auto over one warm process, and JAX's warm share (JAX seconds warm / cold). With --repeat N the
 runs take turns N times; each run shows its round of median wall time, and each speed-up is the
 median of the ratios within a round, so a machine whose speed drifts compares like with like.
+Each round also measures the machine's own ceiling for two processes: a pure-Python loop alone, two
+at once, alone again. Two cores that share a physical core, or a busy host, give well under 2x, and
+no -n 2 run can beat that.
 """
 
 from __future__ import annotations
@@ -112,10 +115,30 @@ def _workers(args: list[str]) -> int:
     return machine.usable_cores() if value in ("auto", "logical") else int(value)
 
 
-def summary_of_rounds(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
+# CPU-bound Python, as pytest's and equiv's own work between framework calls is.
+SPIN = "import time\nt = time.perf_counter()\nx = 0\nfor i in range({loops}):\n    x += i & 7\n" \
+       "print(time.perf_counter() - t)"
+
+
+def two_process_ceiling(loops: int = 20_000_000) -> dict[str, Any]:
+    """Work two processes get done here against one: a loop alone, two copies at once, alone again."""
+    def spin(copies: int) -> list[float]:
+        procs = [subprocess.Popen([sys.executable, "-c", SPIN.format(loops=loops)], stdout=subprocess.PIPE,
+                                  text=True) for _ in range(copies)]
+        return [float(proc.communicate()[0]) for proc in procs]
+
+    alone = spin(1)
+    pair = spin(2)
+    alone += spin(1)
+    return {"alone_seconds": alone, "pair_seconds": pair, "ceiling": sum(alone) / max(pair)}  # 2 x mean
+
+
+def summary_of_rounds(rounds: list[dict[str, dict[str, Any]]],
+                      ceilings: list[float | None] | None = None) -> dict[str, Any]:
     """Each figure's median over the rounds, each taken within one round: runs next to each other see
     the same machine, while its speed drifts by a quarter between minutes on a shared one."""
-    each = [summary(runs) for runs in rounds]
+    each = [summary(runs, ceiling) for runs, ceiling in zip(rounds, ceilings or [None] * len(rounds),
+                                                             strict=True)]
     return {key: _median([s[key] for s in each if s[key] is not None]) for key in each[0]}
 
 
@@ -135,7 +158,7 @@ def _median(values: list[float]) -> float | None:
     return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
 
 
-def summary(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def summary(runs: dict[str, dict[str, Any]], ceiling: float | None = None) -> dict[str, Any]:
     def wall(name: str) -> float | None:
         return runs[name]["wall_seconds"] if name in runs else None
 
@@ -150,6 +173,8 @@ def summary(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "speedup_n2_cold": ratio(wall("serial-cold"), wall("n2-cold")),
         "speedup_nauto": ratio(wall("serial-warm"), wall("nauto")),
         "jax_warm_share": ratio(jax("serial-warm"), jax("serial-cold")),
+        "two_process_ceiling": ceiling,
+        "speedup_n2_of_ceiling": ratio(ratio(wall("serial-warm"), wall("n2")), ceiling),
     }
 
 
@@ -190,7 +215,9 @@ def table(runs: dict[str, dict[str, Any]], summed: dict[str, Any]) -> list[str]:
     lines += [f"speed-up of -n 2 over one warm process: {f(summed['speedup_n2'], '.2f')}x",
               f"speed-up of -n auto over one warm process: {f(summed['speedup_nauto'], '.2f')}x",
               f"speed-up of -n 2 over one process, both cold: {f(summed['speedup_n2_cold'], '.2f')}x",
-              f"JAX seconds, warm cache / cold: {f(summed['jax_warm_share'], '.2f')}"]
+              f"JAX seconds, warm cache / cold: {f(summed['jax_warm_share'], '.2f')}",
+              f"two processes on this machine do {f(summed['two_process_ceiling'], '.2f')}x the work of one "
+              f"(a pure-Python loop); -n 2 reached {f(summed['speedup_n2_of_ceiling'], '.2f')} of that"]
     return lines
 
 
@@ -205,6 +232,9 @@ def main(argv: list[str]) -> int:
                         help="run the runs N times in turn (A B A B ...) and print each run's round of "
                              "median wall time and the median of the speed-ups within a round; a cold "
                              "run gets a new, empty cache each time")
+    parser.add_argument("--ceiling-loops", type=int, default=20_000_000, metavar="N",
+                        help="iterations of the loop that measures two processes against one "
+                             "(default: %(default)s, about 2 s here)")
     parser.add_argument("--jax-cache", type=Path, help="use this JAX cache directory as it is (default: a "
                         "new, empty one, so that the first run is cold)")
     args = parser.parse_args(own)
@@ -213,12 +243,17 @@ def main(argv: list[str]) -> int:
     if unknown or not names:
         parser.error(f"--runs: unknown run(s) {', '.join(unknown) or '(none given)'}; choose from "
                      f"{', '.join(RUNS)}")
+    if args.ceiling_loops < 1:
+        parser.error(f"--ceiling-loops: {args.ceiling_loops} is not a number of iterations; give 1 or more")
     if args.repeat < 1:
         parser.error(f"--repeat: {args.repeat} is not a number of rounds; give 1 or more")
     rounds: list[dict[str, dict[str, Any]]] = []
+    ceilings: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="equiv-bench-") as tmp:
         cache = args.jax_cache or Path(tmp) / "jax-cache"  # new and empty: the first run is cold
         for round_ in range(args.repeat):
+            ceilings.append(two_process_ceiling(args.ceiling_loops))
+            print(f"[ceiling] two processes: {ceilings[-1]['ceiling']:.2f}x one", flush=True)
             runs: dict[str, dict[str, Any]] = {}
             for name in names:  # each run's own report goes beside --out
                 fresh = Path(tmp) / f"jax-cache-{name}-{round_}"  # cold again in every round
@@ -226,13 +261,13 @@ def main(argv: list[str]) -> int:
                 runs[name] = run_one(name, extra, fresh if cold else cache, args.out.parent)
             rounds.append(runs)
     runs = {name: median_round(rounds, name) for name in names}
-    summed = summary_of_rounds(rounds)
+    summed = summary_of_rounds(rounds, [c["ceiling"] for c in ceilings])
     lines = table(runs, summed)
     print("\n".join(lines))
     machine = _machine()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": machine, "pytest_args": extra, "runs": runs,
-                                    "summary": summed, "rounds": rounds}, indent=1) + "\n")
+    args.out.write_text(json.dumps({"machine": machine, "pytest_args": extra, "runs": runs, "summary": summed,
+                                    "rounds": rounds, "ceilings": ceilings}, indent=1) + "\n")
     print(f"machine: {machine['cpu']['model']}, {machine['cpu']['cores']} cores; wrote {args.out}")
     return 0 if all(r["exit_code"] == 0 for runs in rounds for r in runs.values()) else 1
 

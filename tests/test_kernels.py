@@ -279,7 +279,8 @@ def test_a_defect_conditioned_on_kernels_applies_by_the_items_dtype(suite: pytes
     # mkldnn is on, but float64 convs run ATen's own kernels: an entry for ATen native applies to the
     # float64 item, and as the item passes, this strict entry fails it ("no longer reproduces").
     entry = defect(items="small::native[torch-*]", framework="torch",
-                   upstream="https://github.com/pytorch/pytorch/issues/1", cpu_kernels="ATen native", raises="", differs=True, match="does not accumulate")
+                   upstream="https://github.com/pytorch/pytorch/issues/1", cpu_kernels="ATen native",
+                   raises="", differs=True, match="does not accumulate")
     (suite.path / "cases" / "known_defects.toml").write_text(entry)
     report = suite.path / "r.json"
     result = run(suite, "--equiv-framework", "torch", "--equiv-cpu-kernels", "onednn", "-k", "native",

@@ -392,7 +392,9 @@ def test_benchmark_figures_from_a_report() -> None:
             "serial-warm": {**f, "wall_seconds": 20.0, "framework_seconds": {"jax": 3.0}},
             "n2": {**f, "wall_seconds": 12.5}}
     assert benchmark.summary(runs) == {"speedup_n2": 1.6, "speedup_nauto": None, "speedup_n2_cold": None,
-                                      "jax_warm_share": 3.0 / 9.0}
+                                      "jax_warm_share": 3.0 / 9.0, "two_process_ceiling": None,
+                                      "speedup_n2_of_ceiling": None}
+    assert benchmark.summary(runs, ceiling=1.6)["speedup_n2_of_ceiling"] == pytest.approx(1.0)
     assert any(line.startswith("overhead ratio") for line in benchmark.table(runs, benchmark.summary(runs)))
 
 
@@ -412,6 +414,10 @@ def test_benchmark_rounds_pair_runs_within_a_round() -> None:
     assert picked["wall_seconds"] == 50.0 and picked["wall_seconds_all"] == [50.0, 40.0, 52.0]
     two = benchmark.summary_of_rounds(rounds[:2])
     assert two["speedup_n2"] == pytest.approx((2.0 + 1.5) / 2)
+    # Each round's speed-up against that round's ceiling: 2.0 / 2.0, 1.5 / 1.5, 1.54 / 1.4.
+    shares = benchmark.summary_of_rounds(rounds, [2.0, 1.5, 1.4])
+    assert shares["speedup_n2_of_ceiling"] == pytest.approx(1.0)
+    assert shares["two_process_ceiling"] == pytest.approx(1.5)
     lines = benchmark.table({"n2": picked}, summed)
     assert any(line.split()[:5] == ["wall", "s,", "fastest", "round", "40.0"] for line in lines), lines
 
@@ -420,7 +426,8 @@ def test_benchmark_runs_the_suite_and_writes_its_figures(suite: pytest.Pytester,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(suite.path)
     out = suite.path / "reports" / "benchmark.json"
-    code = benchmark.main(["--runs", "serial-cold,n2", "--repeat", "2", "--out", str(out), "--",
+    code = benchmark.main(["--runs", "serial-cold,n2", "--repeat", "2", "--ceiling-loops", "100000",
+                           "--out", str(out), "--",
                            "--equiv-framework", "jax"])
     assert code == 0, capsys.readouterr().out
     data = json.loads(out.read_text())
@@ -435,11 +442,21 @@ def test_benchmark_runs_the_suite_and_writes_its_figures(suite: pytest.Pytester,
     assert cold["peak_rss_mb"] > 50  # the frameworks alone take more
     assert 0 < n2["controller_cpu_seconds"] < n2["cpu_seconds"] and cold["controller_cpu_seconds"] is None
     assert data["machine"]["cpu"]["cores"] >= 1
+    assert len(data["ceilings"]) == 2 and data["summary"]["two_process_ceiling"] > 0
     printed = capsys.readouterr().out
     assert "overhead ratio" in printed and "jax compiles" in printed
+    assert "two processes on this machine do" in printed
+
+
+def test_benchmark_measures_two_processes_against_one() -> None:
+    got = benchmark.two_process_ceiling(loops=300_000)
+    assert len(got["alone_seconds"]) == 2 and len(got["pair_seconds"]) == 2
+    assert all(t > 0 for t in got["alone_seconds"] + got["pair_seconds"])
+    assert got["ceiling"] == pytest.approx(sum(got["alone_seconds"]) / max(got["pair_seconds"]))
 
 
 @pytest.mark.parametrize(("args", "message"), [(["--runs", "serial-cold,fast"], "unknown run(s) fast"),
+                                               (["--ceiling-loops", "0"], "--ceiling-loops: 0 is not"),
                                                (["--repeat", "0"], "--repeat: 0 is not a number of rounds")])
 def test_benchmark_rejects_bad_arguments(capsys: Any, args: list[str], message: str) -> None:
     with pytest.raises(SystemExit) as exit_info:

@@ -16,7 +16,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -45,7 +45,8 @@ def check_layers(layers: Sequence[tuple[Any, ...]]) -> None:
             raise ValueError(f"sequential_vjp: layer {i} is {layer!r}; each is one of ('conv', w, b), "
                              "('relu',), ('max_pool', window), ('flatten',), ('dense', w, b)")
 
-def kernels_by_dtype(library: Any) -> dict[str, dict[str, str]]:
+
+def kernels_by_dtype(library: Callable[[str], tuple[str, str]]) -> dict[str, dict[str, str]]:
     """{dtype: {"library", "why"}} for the environment block, from a module's (library, why) rule."""
     return {dtype: dict(zip(("library", "why"), library(dtype), strict=True)) for dtype in DTYPES}
 

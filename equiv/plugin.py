@@ -102,8 +102,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
     """A framework crash is its own outcome: counted and listed as an error, not a failed comparison."""
+    if report.when != "call" or not report.failed:  # asked of every report the terminal shows
+        return None
     record = dict(getattr(report, "user_properties", ())).get("equiv")
-    if report.when == "call" and report.failed and record and record["outcome"] == "error":
+    if record and record["outcome"] == "error":
         return "error", "E", "ERROR"
     return None
 

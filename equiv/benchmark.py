@@ -18,7 +18,9 @@ runs take turns N times; each run shows its round of median wall time, and each 
 median of the ratios within a round, so a machine whose speed drifts compares like with like.
 Each round also measures the machine's own ceiling for two processes: a pure-Python loop alone, two
 at once, alone again. Two cores that share a physical core, or a busy host, give well under 2x, and
-no -n 2 run can beat that.
+no -n 2 run can beat that. With serial-warm and n2 both run, it also measures pytest's and xdist's
+own cost for as many no-op tests, one process and -n 2, and prints the best -n 2 could do here: one
+process's CPU plus that xdist cost plus a second worker's start, over two fully used cores.
 """
 
 from __future__ import annotations
@@ -133,12 +135,40 @@ def two_process_ceiling(loops: int = 20_000_000) -> dict[str, Any]:
     return {"alone_seconds": alone, "pair_seconds": pair, "ceiling": sum(alone) / max(pair)}  # 2 x mean
 
 
-def summary_of_rounds(rounds: list[dict[str, dict[str, Any]]],
-                      ceilings: list[float | None] | None = None) -> dict[str, Any]:
+NOOP_TESTS = "import pytest\n\n\n@pytest.mark.parametrize('i', range({items}))\ndef test_noop(i):\n    pass\n"
+
+
+def pytest_floor(items: int, folder: Path) -> dict[str, Any]:
+    """pytest's and xdist's own cost for this many items: no-op tests, one process and -n 2.
+
+    xdist's cheapest schedule (`load`), without equiv's plugin: what any suite of this many items
+    pays, whatever its tests do. A worker's CPU reaches this process when its parent reaps it.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "test_noop.py").write_text(NOOP_TESTS.format(items=items))
+    figures: dict[str, Any] = {"items": items}
+    for name, extra in (("serial", ["-p", "no:xdist"]), ("n2", ["-n", "2", "--dist", "load"])):
+        cpu = _children_cpu()
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "pytest", "test_noop.py", "-q", "-p", "no:cacheprovider",
+                        "-p", "no:equiv", *extra], cwd=folder, capture_output=True, check=True)
+        figures[name] = {"wall_seconds": time.perf_counter() - start, "cpu_seconds": _children_cpu() - cpu}
+    return figures
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def summary_of_rounds(rounds: list[dict[str, dict[str, Any]]], ceilings: list[float | None] | None = None,
+                      xdist_cpu: float | None = None) -> dict[str, Any]:
     """Each figure's median over the rounds, each taken within one round: runs next to each other see
     the same machine, while its speed drifts by a quarter between minutes on a shared one."""
-    each = [summary(runs, ceiling) for runs, ceiling in zip(rounds, ceilings or [None] * len(rounds),
-                                                             strict=True)]
+    each = [summary(runs, ceiling, xdist_cpu)
+            for runs, ceiling in zip(rounds, ceilings or [None] * len(rounds), strict=True)]
     return {key: _median([s[key] for s in each if s[key] is not None]) for key in each[0]}
 
 
@@ -158,7 +188,11 @@ def _median(values: list[float]) -> float | None:
     return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
 
 
-def summary(runs: dict[str, dict[str, Any]], ceiling: float | None = None) -> dict[str, Any]:
+def summary(runs: dict[str, dict[str, Any]], ceiling: float | None = None,
+            xdist_cpu: float | None = None) -> dict[str, Any]:
+    """Speed-ups, JAX's warm share, and what -n 2 could reach at best: one warm process's CPU plus
+    xdist's own CPU for as many items (`xdist_cpu`, from pytest_floor) plus a second worker's imports
+    and collection, spread over two cores that both work all the time."""
     def wall(name: str) -> float | None:
         return runs[name]["wall_seconds"] if name in runs else None
 
@@ -175,7 +209,15 @@ def summary(runs: dict[str, dict[str, Any]], ceiling: float | None = None) -> di
         "jax_warm_share": ratio(jax("serial-warm"), jax("serial-cold")),
         "two_process_ceiling": ceiling,
         "speedup_n2_of_ceiling": ratio(ratio(wall("serial-warm"), wall("n2")), ceiling),
+        "speedup_n2_at_best": _at_best(runs.get("serial-warm"), xdist_cpu),
     }
+
+
+def _at_best(serial: dict[str, Any] | None, xdist_cpu: float | None) -> float | None:
+    if serial is None or xdist_cpu is None or not serial.get("cpu_seconds"):
+        return None
+    second_worker = sum(serial["import_seconds"].values()) + (serial["collection_seconds"] or 0.0)
+    return float(serial["wall_seconds"] / ((serial["cpu_seconds"] + xdist_cpu + second_worker) / 2))
 
 
 def table(runs: dict[str, dict[str, Any]], summed: dict[str, Any]) -> list[str]:
@@ -217,7 +259,9 @@ def table(runs: dict[str, dict[str, Any]], summed: dict[str, Any]) -> list[str]:
               f"speed-up of -n 2 over one process, both cold: {f(summed['speedup_n2_cold'], '.2f')}x",
               f"JAX seconds, warm cache / cold: {f(summed['jax_warm_share'], '.2f')}",
               f"two processes on this machine do {f(summed['two_process_ceiling'], '.2f')}x the work of one "
-              f"(a pure-Python loop); -n 2 reached {f(summed['speedup_n2_of_ceiling'], '.2f')} of that"]
+              f"(a pure-Python loop); -n 2 reached {f(summed['speedup_n2_of_ceiling'], '.2f')} of that",
+              f"-n 2 at best, with xdist's own cost for these items: "
+              f"{f(summed['speedup_n2_at_best'], '.2f')}x"]
     return lines
 
 
@@ -260,14 +304,21 @@ def main(argv: list[str]) -> int:
                 cold = name in OWN_CACHE or (name == "serial-cold" and round_ > 0)
                 runs[name] = run_one(name, extra, fresh if cold else cache, args.out.parent)
             rounds.append(runs)
+        floor = None
+        if "serial-warm" in names and "n2" in names:  # what -n 2 could reach: pytest's and xdist's floor
+            floor = pytest_floor(rounds[0]["serial-warm"]["items"], Path(tmp) / "floor")
+            one, two = floor["serial"], floor["n2"]
+            print(f"[floor] {floor['items']} no-op tests: one process {one['wall_seconds']:.1f} s, -n 2 "
+                  f"{two['wall_seconds']:.1f} s ({two['cpu_seconds']:.1f} CPU s)", flush=True)
     runs = {name: median_round(rounds, name) for name in names}
-    summed = summary_of_rounds(rounds, [c["ceiling"] for c in ceilings])
+    xdist_cpu = floor["n2"]["cpu_seconds"] - floor["serial"]["cpu_seconds"] if floor else None
+    summed = summary_of_rounds(rounds, [c["ceiling"] for c in ceilings], xdist_cpu)
     lines = table(runs, summed)
     print("\n".join(lines))
     machine = _machine()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": machine, "pytest_args": extra, "runs": runs, "summary": summed,
-                                    "rounds": rounds, "ceilings": ceilings}, indent=1) + "\n")
+                                    "rounds": rounds, "ceilings": ceilings, "floor": floor}, indent=1) + "\n")
     print(f"machine: {machine['cpu']['model']}, {machine['cpu']['cores']} cores; wrote {args.out}")
     return 0 if all(r["exit_code"] == 0 for runs in rounds for r in runs.values()) else 1
 

@@ -393,8 +393,12 @@ def test_benchmark_figures_from_a_report() -> None:
             "n2": {**f, "wall_seconds": 12.5}}
     assert benchmark.summary(runs) == {"speedup_n2": 1.6, "speedup_nauto": None, "speedup_n2_cold": None,
                                       "jax_warm_share": 3.0 / 9.0, "two_process_ceiling": None,
-                                      "speedup_n2_of_ceiling": None}
+                                      "speedup_n2_of_ceiling": None, "speedup_n2_at_best": None}
     assert benchmark.summary(runs, ceiling=1.6)["speedup_n2_of_ceiling"] == pytest.approx(1.0)
+    # One warm process: 20 s wall, 22 CPU s; xdist costs 6 CPU s more; a second worker imports (2 s)
+    # and collects (0.3 s): two busy cores need (22 + 6 + 2.3) / 2 s at least.
+    best = benchmark.summary(runs, xdist_cpu=6.0)["speedup_n2_at_best"]
+    assert best == pytest.approx(20.0 / ((22.0 + 6.0 + 2.3) / 2))
     assert any(line.startswith("overhead ratio") for line in benchmark.table(runs, benchmark.summary(runs)))
 
 
@@ -443,9 +447,19 @@ def test_benchmark_runs_the_suite_and_writes_its_figures(suite: pytest.Pytester,
     assert 0 < n2["controller_cpu_seconds"] < n2["cpu_seconds"] and cold["controller_cpu_seconds"] is None
     assert data["machine"]["cpu"]["cores"] >= 1
     assert len(data["ceilings"]) == 2 and data["summary"]["two_process_ceiling"] > 0
+    assert data["floor"] is None  # no serial-warm run to compare with
     printed = capsys.readouterr().out
     assert "overhead ratio" in printed and "jax compiles" in printed
     assert "two processes on this machine do" in printed
+
+
+def test_benchmark_measures_pytests_own_floor(tmp_path: Path) -> None:
+    floor = benchmark.pytest_floor(40, tmp_path / "floor")
+    assert floor["items"] == 40 and "range(40)" in (tmp_path / "floor" / "test_noop.py").read_text()
+    for run in ("serial", "n2"):
+        assert floor[run]["wall_seconds"] > 0 and floor[run]["cpu_seconds"] > 0
+    # Three processes (controller and two workers) start Python and pytest where one process does once.
+    assert floor["n2"]["cpu_seconds"] > floor["serial"]["cpu_seconds"]
 
 
 def test_benchmark_measures_two_processes_against_one() -> None:

@@ -249,6 +249,9 @@ def table(runs: dict[str, dict[str, Any]], summed: dict[str, Any]) -> list[str]:
     add("jax cache hits", lambda r: r["jax_compile"].get("cache_hits"), ".0f")
     add("CPU s, all processes", lambda r: r.get("cpu_seconds"))
     add("CPU s, xdist controller", lambda r: r.get("controller_cpu_seconds"))
+    # Well under 1 per process: this run waited, for a busy host (steal) or for I/O; its round misleads.
+    add("cores busy (CPU s / wall)", lambda r: r["cpu_seconds"] / r["wall_seconds"] if r.get("cpu_seconds")
+        else None, ".2f")
     add("peak MB, largest process", lambda r: r.get("peak_rss_mb"), ".0f")
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths,

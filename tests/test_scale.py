@@ -399,7 +399,10 @@ def test_benchmark_figures_from_a_report() -> None:
     # and collects (0.3 s): two busy cores need (22 + 6 + 2.3) / 2 s at least.
     best = benchmark.summary(runs, xdist_cpu=6.0)["speedup_n2_at_best"]
     assert best == pytest.approx(20.0 / ((22.0 + 6.0 + 2.3) / 2))
-    assert any(line.startswith("overhead ratio") for line in benchmark.table(runs, benchmark.summary(runs)))
+    lines = benchmark.table(runs, benchmark.summary(runs))
+    assert any(line.startswith("overhead ratio") for line in lines)
+    busy = [line.split()[-3:] for line in lines if line.startswith("cores busy")]
+    assert busy == [["0.73", "1.10", "1.76"]]  # 22 CPU s over 30, 20 and 12.5 s of wall
 
 
 def test_benchmark_rounds_pair_runs_within_a_round() -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -157,8 +158,10 @@ def pytest_floor(items: int, folder: Path) -> dict[str, Any]:
 
 
 def _children_cpu() -> float:
-    import resource
-
+    try:
+        import resource
+    except ImportError:  # Windows: no CPU figure, and no bound drawn from it
+        return float("nan")
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
@@ -315,6 +318,8 @@ def main(argv: list[str]) -> int:
                   f"{two['wall_seconds']:.1f} s ({two['cpu_seconds']:.1f} CPU s)", flush=True)
     runs = {name: median_round(rounds, name) for name in names}
     xdist_cpu = floor["n2"]["cpu_seconds"] - floor["serial"]["cpu_seconds"] if floor else None
+    if xdist_cpu is not None and math.isnan(xdist_cpu):
+        xdist_cpu = None
     summed = summary_of_rounds(rounds, [c["ceiling"] for c in ceilings], xdist_cpu)
     lines = table(runs, summed)
     print("\n".join(lines))

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import subprocess
 import sys
 import tempfile
@@ -153,15 +152,17 @@ def pytest_floor(items: int, folder: Path) -> dict[str, Any]:
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "pytest", "test_noop.py", "-q", "-p", "no:cacheprovider",
                         "-p", "no:equiv", *extra], cwd=folder, capture_output=True, check=True)
-        figures[name] = {"wall_seconds": time.perf_counter() - start, "cpu_seconds": _children_cpu() - cpu}
+        after = _children_cpu()
+        figures[name] = {"wall_seconds": time.perf_counter() - start,
+                         "cpu_seconds": None if cpu is None or after is None else after - cpu}
     return figures
 
 
-def _children_cpu() -> float:
+def _children_cpu() -> float | None:
     try:
         import resource
     except ImportError:  # Windows: no CPU figure, and no bound drawn from it
-        return float("nan")
+        return None
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
@@ -314,12 +315,13 @@ def main(argv: list[str]) -> int:
         if "serial-warm" in names and "n2" in names:  # what -n 2 could reach: pytest's and xdist's floor
             floor = pytest_floor(rounds[0]["serial-warm"]["items"], Path(tmp) / "floor")
             one, two = floor["serial"], floor["n2"]
+            cpu = "" if two["cpu_seconds"] is None else f" ({two['cpu_seconds']:.1f} CPU s)"
             print(f"[floor] {floor['items']} no-op tests: one process {one['wall_seconds']:.1f} s, -n 2 "
-                  f"{two['wall_seconds']:.1f} s ({two['cpu_seconds']:.1f} CPU s)", flush=True)
+                  f"{two['wall_seconds']:.1f} s{cpu}", flush=True)
     runs = {name: median_round(rounds, name) for name in names}
-    xdist_cpu = floor["n2"]["cpu_seconds"] - floor["serial"]["cpu_seconds"] if floor else None
-    if xdist_cpu is not None and math.isnan(xdist_cpu):
-        xdist_cpu = None
+    xdist_cpu = None
+    if floor and floor["n2"]["cpu_seconds"] is not None:
+        xdist_cpu = floor["n2"]["cpu_seconds"] - floor["serial"]["cpu_seconds"]
     summed = summary_of_rounds(rounds, [c["ceiling"] for c in ceilings], xdist_cpu)
     lines = table(runs, summed)
     print("\n".join(lines))

@@ -465,6 +465,14 @@ def test_benchmark_measures_pytests_own_floor(tmp_path: Path) -> None:
     assert floor["n2"]["cpu_seconds"] > floor["serial"]["cpu_seconds"]
 
 
+def test_benchmark_floor_without_child_cpu_times_draws_no_bound(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(benchmark, "_children_cpu", lambda: None)  # as on Windows
+    floor = benchmark.pytest_floor(5, tmp_path / "floor")
+    assert floor["serial"]["cpu_seconds"] is None and floor["n2"]["cpu_seconds"] is None
+    assert floor["n2"]["wall_seconds"] > 0
+
+
 def test_benchmark_measures_two_processes_against_one() -> None:
     got = benchmark.two_process_ceiling(loops=300_000)
     assert len(got["alone_seconds"]) == 2 and len(got["pair_seconds"]) == 2

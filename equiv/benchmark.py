@@ -6,7 +6,8 @@
 Each run is a fresh `pytest cases` process; its JSON report gives the time inside each framework's
 calls, the oracle, collection, imports and JAX's compiles. The runs share one JAX compilation cache,
 new and empty at the start, so `serial-cold` compiles everything and the runs after it find it warm;
-`n2-cold` has an empty cache of its own, as a fresh CI machine does.
+`n2-cold` has an empty cache of its own, as a fresh CI machine does. `shards2` is not pytest-xdist:
+two `--equiv-shard K/2` processes side by side, then `python -m equiv.merge` of their reports.
 
 Figures (per run): wall; seconds inside framework calls per framework; oracle, comparison, collection
 and import seconds; the overhead ratio, wall / ((framework calls + imports) / processes), which is 1
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -45,11 +47,14 @@ RUNS: dict[str, list[str]] = {
     "n2-cold": ["-n", "2", "--dist", "loadgroup"],  # its own empty cache, as on a fresh CI machine
     "stress": ["-n", "auto", "--dist", "loadgroup", "--equiv-seed", "1-20"],  # nox -s stress's run
 }
+# Runs that split the items into shard processes side by side (--equiv-shard K/N, one thread pool
+# each, as an xdist worker has) and merge their reports: no controller, no per-item messages.
+SHARDED: dict[str, int] = {"shards2": 2}
 OWN_CACHE = ("n2-cold",)
 DEFAULT_RUNS = ("serial-cold", "serial-warm", "n2", "nauto", "n2-cold")
 
 
-def figures(report: dict[str, Any], wall: float, workers: int) -> dict[str, Any]:
+def figures(report: dict[str, Any], wall: float, workers: int, controller: bool = True) -> dict[str, Any]:
     """The figures of one run, from its JSON report and its measured wall time."""
     per_fw: dict[str, float] = defaultdict(float)
     totals: dict[str, float] = defaultdict(float)
@@ -83,8 +88,8 @@ def figures(report: dict[str, Any], wall: float, workers: int) -> dict[str, Any]
         # CPU of every process: more than `workers` x wall is impossible, well under it means waiting.
         "cpu_seconds": _total(timing.get("cpu_seconds", [])),
         # Under xdist the controlling process reports last; its CPU is taken from the workers.
-        "controller_cpu_seconds": timing["cpu_seconds"][-1] if workers > 1 and timing.get("cpu_seconds")
-        else None,
+        "controller_cpu_seconds": timing["cpu_seconds"][-1]
+        if controller and workers > 1 and timing.get("cpu_seconds") else None,
     }
 
 
@@ -108,6 +113,54 @@ def run_one(name: str, extra: list[str], cache: Path, folder: Path) -> dict[str,
     workers = _workers(RUNS[name] + extra)
     return {"command": command[1:], "exit_code": done.returncode,
             **figures(json.loads(report_path.read_text()), wall, workers)}
+
+
+def run_sharded(name: str, extra: list[str], cache: Path, folder: Path) -> dict[str, Any]:
+    """N shard processes at once, then python -m equiv.merge: wall time until the merged report."""
+    count = SHARDED[name]
+    threads = str(max(1, machine.usable_cores() // count))
+    env = {**{var: threads for var in machine.THREAD_VARS}, **os.environ}  # a user's own setting wins
+    reports = [folder / f"benchmark-{name}-{k}.json" for k in range(1, count + 1)]
+    commands = [[sys.executable, "-m", "pytest", "cases", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                 "--equiv-device", "cpu", f"--equiv-jax-cache={cache}", f"--equiv-shard={k}/{count}",
+                 f"--equiv-report={report}", *extra] for k, report in enumerate(reports, 1)]
+    merged = folder / f"benchmark-{name}.json"
+    print(f"[{name}] {count} x {' '.join(commands[0][1:])}; python -m equiv.merge --out {merged}", flush=True)
+    start = time.perf_counter()
+    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+             for c in commands]
+    outputs = [proc.communicate()[0] for proc in procs]
+    merge = subprocess.run([sys.executable, "-m", "equiv.merge", *map(str, reports), "--out", str(merged)],
+                           capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    codes = [proc.returncode for proc in procs] + [merge.returncode]
+    print(f"[{name}] exit {max(codes)} in {wall:.1f} s: {(merge.stdout.strip().splitlines() or [''])[-1]}",
+          flush=True)
+    if not merged.is_file():
+        sys.stderr.write("".join(out[-4000:] for out in outputs) + merge.stderr[-4000:])
+        raise SystemExit(f"[{name}] the merge wrote no report; the output is above")
+    timings = [json.loads(r.read_text()).get("timing", {}) for r in reports]
+    joined = {"results": json.loads(merged.read_text())["results"], "timing": _joined(timings)}
+    return {"command": [c[1:] for c in commands], "exit_code": max(codes),
+            **figures(joined, wall, count, controller=False)}
+
+
+def _joined(timings: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several single-process reports' timing as one run's: sums, and the per-process lists joined."""
+    joined: dict[str, Any] = {"processes": 0, "collection_seconds": 0.0, "import_seconds": {}, "compile": {},
+                              "peak_rss_mb": [], "cpu_seconds": []}
+    for t in timings:
+        joined["processes"] += t.get("processes", 1)
+        joined["collection_seconds"] += t.get("collection_seconds") or 0.0
+        joined["peak_rss_mb"] += t.get("peak_rss_mb", [])
+        joined["cpu_seconds"] += t.get("cpu_seconds", [])
+        for fw, seconds in t.get("import_seconds", {}).items():
+            joined["import_seconds"][fw] = joined["import_seconds"].get(fw, 0.0) + seconds
+        for fw, stats in t.get("compile", {}).items():
+            mine = joined["compile"].setdefault(fw, {})
+            for key, value in stats.items():
+                mine[key] = mine.get(key, 0) + value
+    return joined
 
 
 def _workers(args: list[str]) -> int:
@@ -210,6 +263,7 @@ def summary(runs: dict[str, dict[str, Any]], ceiling: float | None = None,
         "speedup_n2": ratio(wall("serial-warm"), wall("n2")),
         "speedup_n2_cold": ratio(wall("serial-cold"), wall("n2-cold")),
         "speedup_nauto": ratio(wall("serial-warm"), wall("nauto")),
+        "speedup_shards2": ratio(wall("serial-warm"), wall("shards2")),
         "jax_warm_share": ratio(jax("serial-warm"), jax("serial-cold")),
         "two_process_ceiling": ceiling,
         "speedup_n2_of_ceiling": ratio(ratio(wall("serial-warm"), wall("n2")), ceiling),
@@ -263,6 +317,8 @@ def table(runs: dict[str, dict[str, Any]], summed: dict[str, Any]) -> list[str]:
              for row in rows]
     lines += [f"speed-up of -n 2 over one warm process: {f(summed['speedup_n2'], '.2f')}x",
               f"speed-up of -n auto over one warm process: {f(summed['speedup_nauto'], '.2f')}x",
+              f"speed-up of two shard processes and a merge over one warm process: "
+              f"{f(summed['speedup_shards2'], '.2f')}x",
               f"speed-up of -n 2 over one process, both cold: {f(summed['speedup_n2_cold'], '.2f')}x",
               f"JAX seconds, warm cache / cold: {f(summed['jax_warm_share'], '.2f')}",
               f"two processes on this machine do {f(summed['two_process_ceiling'], '.2f')}x the work of one "
@@ -277,7 +333,8 @@ def main(argv: list[str]) -> int:
         else (argv, None, [])
     parser = argparse.ArgumentParser(prog="python -m equiv.benchmark", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default=",".join(DEFAULT_RUNS),
-                        help=f"comma-separated, in order, from {', '.join(RUNS)} (default: %(default)s)")
+                        help=f"comma-separated, in order, from {', '.join([*RUNS, *SHARDED])} "
+                             "(default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("reports/benchmark.json"))
     parser.add_argument("--repeat", type=int, default=1, metavar="N",
                         help="run the runs N times in turn (A B A B ...) and print each run's round of "
@@ -290,10 +347,10 @@ def main(argv: list[str]) -> int:
                         "new, empty one, so that the first run is cold)")
     args = parser.parse_args(own)
     names = [n.strip() for n in args.runs.split(",") if n.strip()]
-    unknown = [n for n in names if n not in RUNS]
+    unknown = [n for n in names if n not in RUNS and n not in SHARDED]
     if unknown or not names:
         parser.error(f"--runs: unknown run(s) {', '.join(unknown) or '(none given)'}; choose from "
-                     f"{', '.join(RUNS)}")
+                     f"{', '.join([*RUNS, *SHARDED])}")
     if args.ceiling_loops < 1:
         parser.error(f"--ceiling-loops: {args.ceiling_loops} is not a number of iterations; give 1 or more")
     if args.repeat < 1:
@@ -309,7 +366,8 @@ def main(argv: list[str]) -> int:
             for name in names:  # each run's own report goes beside --out
                 fresh = Path(tmp) / f"jax-cache-{name}-{round_}"  # cold again in every round
                 cold = name in OWN_CACHE or (name == "serial-cold" and round_ > 0)
-                runs[name] = run_one(name, extra, fresh if cold else cache, args.out.parent)
+                run = run_sharded if name in SHARDED else run_one
+                runs[name] = run(name, extra, fresh if cold else cache, args.out.parent)
             rounds.append(runs)
         floor = None
         if "serial-warm" in names and "n2" in names:  # what -n 2 could reach: pytest's and xdist's floor

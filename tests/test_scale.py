@@ -393,7 +393,8 @@ def test_benchmark_figures_from_a_report() -> None:
             "n2": {**f, "wall_seconds": 12.5}}
     assert benchmark.summary(runs) == {"speedup_n2": 1.6, "speedup_nauto": None, "speedup_n2_cold": None,
                                       "jax_warm_share": 3.0 / 9.0, "two_process_ceiling": None,
-                                      "speedup_n2_of_ceiling": None, "speedup_n2_at_best": None}
+                                      "speedup_n2_of_ceiling": None, "speedup_n2_at_best": None,
+                                      "speedup_shards2": None}
     assert benchmark.summary(runs, ceiling=1.6)["speedup_n2_of_ceiling"] == pytest.approx(1.0)
     # One warm process: 20 s wall, 22 CPU s; xdist costs 6 CPU s more; a second worker imports (2 s)
     # and collects (0.3 s): two busy cores need (22 + 6 + 2.3) / 2 s at least.
@@ -478,6 +479,22 @@ def test_benchmark_measures_two_processes_against_one() -> None:
     assert len(got["alone_seconds"]) == 2 and len(got["pair_seconds"]) == 2
     assert all(t > 0 for t in got["alone_seconds"] + got["pair_seconds"])
     assert got["ceiling"] == pytest.approx(sum(got["alone_seconds"]) / max(got["pair_seconds"]))
+
+
+def test_benchmark_runs_shards_side_by_side_and_merges_them(suite: pytest.Pytester, capsys: Any,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(suite.path)
+    out = suite.path / "reports" / "benchmark.json"
+    code = benchmark.main(["--runs", "shards2", "--ceiling-loops", "1000", "--out", str(out), "--",
+                           "--equiv-framework", "jax"])
+    assert code == 0, capsys.readouterr().out
+    run = json.loads(out.read_text())["runs"]["shards2"]
+    assert run["items"] == 12 and run["outcomes"] == {"passed": 12}  # every item once, from two shards
+    assert run["workers"] == run["processes"] == 2 and run["controller_cpu_seconds"] is None
+    assert len(run["command"]) == 2 and "--equiv-shard=2/2" in run["command"][1]
+    merged = json.loads((suite.path / "reports" / "benchmark-shards2.json").read_text())
+    assert sorted(r["id"] for r in merged["results"]) == sorted({r["id"] for r in merged["results"]})
+    assert "two shard processes and a merge" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(("args", "message"), [(["--runs", "serial-cold,fast"], "unknown run(s) fast"),

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -116,32 +115,24 @@ def run_one(name: str, extra: list[str], cache: Path, folder: Path) -> dict[str,
 
 
 def run_sharded(name: str, extra: list[str], cache: Path, folder: Path) -> dict[str, Any]:
-    """N shard processes at once, then python -m equiv.merge: wall time until the merged report."""
+    """python -m equiv.shards: N shard processes at once and their merge; wall time to the merged report."""
     count = SHARDED[name]
-    threads = str(max(1, machine.usable_cores() // count))
-    env = {**{var: threads for var in machine.THREAD_VARS}, **os.environ}  # a user's own setting wins
-    reports = [folder / f"benchmark-{name}-{k}.json" for k in range(1, count + 1)]
-    commands = [[sys.executable, "-m", "pytest", "cases", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-                 "--equiv-device", "cpu", f"--equiv-jax-cache={cache}", f"--equiv-shard={k}/{count}",
-                 f"--equiv-report={report}", *extra] for k, report in enumerate(reports, 1)]
-    merged = folder / f"benchmark-{name}.json"
-    print(f"[{name}] {count} x {' '.join(commands[0][1:])}; python -m equiv.merge --out {merged}", flush=True)
+    shard_dir, merged = folder / f"benchmark-{name}", folder / f"benchmark-{name}.json"
+    command = [sys.executable, "-m", "equiv.shards", "-n", str(count), f"--dir={shard_dir}",
+               f"--out={merged}", "--", "-p", "no:cacheprovider", "--equiv-device", "cpu",
+               f"--equiv-jax-cache={cache}", *extra]
+    print(f"[{name}] {' '.join(command[1:])}", flush=True)
     start = time.perf_counter()
-    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-             for c in commands]
-    outputs = [proc.communicate()[0] for proc in procs]
-    merge = subprocess.run([sys.executable, "-m", "equiv.merge", *map(str, reports), "--out", str(merged)],
-                           capture_output=True, text=True, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
-    codes = [proc.returncode for proc in procs] + [merge.returncode]
-    print(f"[{name}] exit {max(codes)} in {wall:.1f} s: {(merge.stdout.strip().splitlines() or [''])[-1]}",
-          flush=True)
+    last = (done.stdout.strip().splitlines() or [""])[-1]
+    print(f"[{name}] exit {done.returncode} in {wall:.1f} s: {last}", flush=True)
     if not merged.is_file():
-        sys.stderr.write("".join(out[-4000:] for out in outputs) + merge.stderr[-4000:])
-        raise SystemExit(f"[{name}] the merge wrote no report; the output is above")
-    timings = [json.loads(r.read_text()).get("timing", {}) for r in reports]
+        sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
+        raise SystemExit(f"[{name}] wrote no merged report; its output is above")
+    timings = [json.loads(r.read_text()).get("timing", {}) for r in sorted(shard_dir.glob("shard-*.json"))]
     joined = {"results": json.loads(merged.read_text())["results"], "timing": _joined(timings)}
-    return {"command": [c[1:] for c in commands], "exit_code": max(codes),
+    return {"command": command[1:], "exit_code": done.returncode,
             **figures(joined, wall, count, controller=False)}
 
 

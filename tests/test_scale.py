@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from equiv import benchmark, machine, merge, outputs, schedule, shard
+from equiv import benchmark, machine, merge, outputs, schedule, shard, shards
 from equiv.config import OptionError, seed_list
 
 pytest_plugins = ["pytester"]
@@ -365,6 +365,51 @@ def test_bfloat16_outputs_are_kept_exactly(tmp_path: Path) -> None:
     np.testing.assert_array_equal(back, y.astype(np.float64))
 
 
+# -- shard processes side by side ---------------------------------------------------------------------
+def test_shard_processes_side_by_side_merge_into_the_unsharded_run(suite: pytest.Pytester,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = run(suite, "whole")
+    monkeypatch.chdir(suite.path)
+    args = ["-p", "no:cacheprovider", "--equiv-device", "cpu", "--equiv-framework", FRAMEWORKS,
+            "--equiv-jax-cache", "off"]
+    assert shards.main(["-n", "2", "--out", "merged.json", "--markdown", "merged.md", "--", *args]) == 0
+    merged = json.loads((suite.path / "merged.json").read_text())
+    assert sorted(r["id"] for r in merged["results"]) == sorted(r["id"] for r in whole["results"])
+    assert {r["outcome"] for r in merged["results"]} == {"passed"}
+    logs = sorted((suite.path / "reports" / "shards").glob("shard-*.log"))
+    assert [log.name for log in logs] == ["shard-1.log", "shard-2.log"]
+    assert "biased_conv" in (suite.path / "merged.md").read_text()
+
+
+def test_shard_processes_report_a_failure_in_their_exit_status(suite: pytest.Pytester,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    wrong = CASE.replace("return fw.conv(x, w, b,", "return fw.conv(x, w, 2 * b,")  # the bias added twice
+    (suite.path / "cases" / "biased_conv.py").write_text(wrong)
+    monkeypatch.chdir(suite.path)
+    code = shards.main(["-n", "2", "--", "-p", "no:cacheprovider", "--equiv-device", "cpu",
+                        "--equiv-framework", "jax", "--equiv-jax-cache", "off"])
+    assert code == 1
+    merged = json.loads((suite.path / "reports" / "shards.json").read_text())
+    assert merged["results"] and {r["outcome"] for r in merged["results"]} == {"failed"}
+
+
+def test_shard_processes_size_their_pools_to_their_share(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(machine, "usable_cores", lambda: 8)
+    assert shards.environment(2, {})["OMP_NUM_THREADS"] == "4"
+    assert shards.environment(16, {})["TF_NUM_INTRAOP_THREADS"] == "1"
+    assert shards.environment(2, {"OMP_NUM_THREADS": "3"})["OMP_NUM_THREADS"] == "3"  # the user's wins
+
+
+@pytest.mark.parametrize(("args", "message"), [(["-n", "0"], "-n: 0 is not a number of processes"),
+                                               (["--", "--equiv-shard=1/2"], "--equiv-shard after --"),
+                                               (["--", "-n", "2"], "-n after --")])
+def test_shard_processes_reject_bad_arguments(capsys: Any, args: list[str], message: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        shards.main(args)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
 # -- benchmark -------------------------------------------------------------------------------------
 def test_benchmark_figures_from_a_report() -> None:
     report = {
@@ -491,7 +536,7 @@ def test_benchmark_runs_shards_side_by_side_and_merges_them(suite: pytest.Pytest
     run = json.loads(out.read_text())["runs"]["shards2"]
     assert run["items"] == 12 and run["outcomes"] == {"passed": 12}  # every item once, from two shards
     assert run["workers"] == run["processes"] == 2 and run["controller_cpu_seconds"] is None
-    assert len(run["command"]) == 2 and "--equiv-shard=2/2" in run["command"][1]
+    assert run["command"][:4] == ["-m", "equiv.shards", "-n", "2"]
     merged = json.loads((suite.path / "reports" / "benchmark-shards2.json").read_text())
     assert sorted(r["id"] for r in merged["results"]) == sorted({r["id"] for r in merged["results"]})
     assert "two shard processes and a merge" in capsys.readouterr().out

@@ -100,18 +100,24 @@ def run_one(name: str, extra: list[str], cache: Path, folder: Path) -> dict[str,
     report_path = folder / f"benchmark-{name}.json"
     command = [sys.executable, "-m", "pytest", "cases", "-q", "-p", "no:cacheprovider", "--equiv-device",
                "cpu", f"--equiv-jax-cache={cache}", f"--equiv-report={report_path}", *RUNS[name], *extra]
+    done, wall = _timed(name, command, report_path)
+    workers = _workers(RUNS[name] + extra)
+    return {"command": command[1:], "exit_code": done.returncode,
+            **figures(json.loads(report_path.read_text()), wall, workers)}
+
+
+def _timed(name: str, command: list[str], report: Path) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run one benchmark command, print its last line and wall time; it must have written the report."""
     print(f"[{name}] {' '.join(command[1:])}", flush=True)
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
     last = (done.stdout.strip().splitlines() or ["(no output)"])[-1]
     print(f"[{name}] exit {done.returncode} in {wall:.1f} s: {last}", flush=True)
-    if not report_path.is_file():
+    if not report.is_file():
         sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
-        raise SystemExit(f"[{name}] wrote no report; its output is above")
-    workers = _workers(RUNS[name] + extra)
-    return {"command": command[1:], "exit_code": done.returncode,
-            **figures(json.loads(report_path.read_text()), wall, workers)}
+        raise SystemExit(f"[{name}] wrote no report ({report}); its output is above")
+    return done, wall
 
 
 def run_sharded(name: str, extra: list[str], cache: Path, folder: Path) -> dict[str, Any]:
@@ -121,15 +127,7 @@ def run_sharded(name: str, extra: list[str], cache: Path, folder: Path) -> dict[
     command = [sys.executable, "-m", "equiv.shards", "-n", str(count), f"--dir={shard_dir}",
                f"--out={merged}", "--", "-p", "no:cacheprovider", "--equiv-device", "cpu",
                f"--equiv-jax-cache={cache}", *extra]
-    print(f"[{name}] {' '.join(command[1:])}", flush=True)
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - start
-    last = (done.stdout.strip().splitlines() or [""])[-1]
-    print(f"[{name}] exit {done.returncode} in {wall:.1f} s: {last}", flush=True)
-    if not merged.is_file():
-        sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
-        raise SystemExit(f"[{name}] wrote no merged report; its output is above")
+    done, wall = _timed(name, command, merged)
     timings = [json.loads(r.read_text()).get("timing", {}) for r in sorted(shard_dir.glob("shard-*.json"))]
     joined = {"results": json.loads(merged.read_text())["results"], "timing": _joined(timings)}
     return {"command": command[1:], "exit_code": done.returncode,

@@ -11,8 +11,9 @@ two `--equiv-shard K/2` processes side by side, then `python -m equiv.merge` of 
 
 Figures (per run): wall; seconds inside framework calls per framework; oracle, comparison, collection
 and import seconds; the overhead ratio, wall / ((framework calls + imports) / processes), which is 1
-when every second of every process is spent inside the frameworks; items per second; JAX compiles,
-their seconds and persistent-cache hits; CPU seconds of all processes and of xdist's controller; the
+when every second of every process is spent inside the frameworks; tests (pytest items: one input,
+every framework), results (one per framework and test) and results per second; JAX compiles, their
+seconds and persistent-cache hits; CPU seconds of all processes and of xdist's controller; the
 largest process's peak resident memory at its session's end. Across runs: the speed-up of -n 2 and
 -n auto over one warm process, and JAX's warm share (JAX seconds warm / cold). With --repeat N the
 runs take turns N times; each run shows its round of median wall time, and each speed-up is the
@@ -67,13 +68,14 @@ def figures(report: dict[str, Any], wall: float, workers: int, controller: bool 
     timing = report.get("timing", {})
     imports = sum(timing.get("import_seconds", {}).values())
     inside = totals["framework"] + imports
-    items = len(report["results"])
+    results = len(report["results"])
     return {
         "wall_seconds": wall,
         "workers": workers,
-        "items": items,
+        "tests": timing.get("tests"),  # pytest items: one input of one variant, every framework
+        "results": results,  # one per framework and test
         "outcomes": dict(outcomes),
-        "items_per_second": items / wall if wall else None,
+        "results_per_second": results / wall if wall else None,
         "framework_seconds": dict(sorted(per_fw.items())),
         "framework_seconds_total": totals["framework"],
         "oracle_seconds": totals["oracle"],
@@ -282,8 +284,9 @@ def table(runs: dict[str, dict[str, Any]], summed: dict[str, Any]) -> list[str]:
         add("wall s, fastest round", lambda r: min(r["wall_seconds_all"]))
         add("wall s, slowest round", lambda r: max(r["wall_seconds_all"]))
     add("workers", lambda r: r["workers"], "d")
-    add("items", lambda r: r["items"], "d")
-    add("items/s", lambda r: r["items_per_second"])
+    add("tests (pytest items)", lambda r: r["tests"], "d")
+    add("results (per framework)", lambda r: r["results"], "d")
+    add("results/s", lambda r: r["results_per_second"])
     for fw in sorted({fw for r in runs.values() for fw in r["framework_seconds"]}):
         add(f"in {fw} calls s", lambda r, fw=fw: r["framework_seconds"].get(fw))
     add("oracle s", lambda r: r["oracle_seconds"])
@@ -360,7 +363,8 @@ def main(argv: list[str]) -> int:
             rounds.append(runs)
         floor = None
         if "serial-warm" in names and "n2" in names:  # what -n 2 could reach: pytest's and xdist's floor
-            floor = pytest_floor(rounds[0]["serial-warm"]["items"], Path(tmp) / "floor")
+            warm = rounds[0]["serial-warm"]
+            floor = pytest_floor(warm["tests"] or warm["results"], Path(tmp) / "floor")
             one, two = floor["serial"], floor["n2"]
             cpu = "" if two["cpu_seconds"] is None else f" ({two['cpu_seconds']:.1f} CPU s)"
             print(f"[floor] {floor['items']} no-op tests: one process {one['wall_seconds']:.1f} s, -n 2 "

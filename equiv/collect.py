@@ -1,4 +1,5 @@
-"""Case files become pytest items: one per (variant, framework, device, dtype, params)."""
+"""Case files become pytest items: one per (variant, device, dtype, params, seed), each running every
+selected framework on the same input and recording one result per framework."""
 
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ DEFECTS_KEY = pytest.StashKey[tuple[defects.Defect, ...]]()
 DEFINED_KEY = pytest.StashKey[dict[str, set[str]]]()  # case -> every item id it defines
 OUTPUTS_KEY = pytest.StashKey[outputs.Store]()
 PENDING_KEY = pytest.StashKey[Counter[tuple[Any, ...]]]()  # items per pair key not yet run here
-PAIRWISE_KEY = pytest.StashKey[dict[tuple[Any, ...], dict[str, tuple[dict[str, Any], dict[str, Any]]]]]()
 
 
 class CaseError(Exception):
@@ -74,30 +74,31 @@ class CaseFile(pytest.File):
             for v in case.variants for fw in v.frameworks for dev in frameworks.DEVICES
             for dt in case.dtypes for p in points if v.applies(p.at(dt))
         }
-        combos = itertools.product(case.variants, cfg.frameworks, cfg.devices, cfg.dtypes, points, cfg.seeds)
-        for variant, fw, device, dtype, point, seed in combos:
+        known_defects = self.config.stash[DEFECTS_KEY]
+        combos = itertools.product(case.variants, cfg.devices, cfg.dtypes, points, cfg.seeds)
+        for variant, device, dtype, point, seed in combos:
             p = point.at(dtype)
-            if fw in variant.frameworks and dtype in case.dtypes and variant.applies(p):
-                spec = runner.Spec(self.path.stem, case, variant, fw, device, dtype, p, seed,
-                                   seed_in_id=len(cfg.seeds) > 1)
-                candidates = defects.find(self.config.stash[DEFECTS_KEY], spec.base_id, fw, device)
-                yield CaseItem.from_parent(self, name=f"{variant.name}[{spec.name_suffix}]", spec=spec,
-                                           known=candidates)
+            fws = [fw for fw in cfg.frameworks if fw in variant.frameworks]
+            if not fws or dtype not in case.dtypes or not variant.applies(p):
+                continue
+            specs = tuple(runner.Spec(self.path.stem, case, variant, fw, device, dtype, p, seed,
+                                      seed_in_id=len(cfg.seeds) > 1) for fw in fws)
+            known = {s.framework: defects.find(known_defects, s.base_id, s.framework, device) for s in specs}
+            yield CaseItem.from_parent(self, name=f"{variant.name}[{specs[0].test_suffix}]", specs=specs,
+                                       known=known)
 
 
 class CaseItem(pytest.Item):
-    def __init__(self, *, spec: runner.Spec, known: tuple[defects.Defect, ...] = (), **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.spec = spec
-        self.known = known  # the known-defect entries covering this item, in file order
-        # Same group -> same xdist worker (--dist loadgroup): one oracle call for all frameworks.
-        self.add_marker(pytest.mark.xdist_group("-".join(map(str, runner.reference_key(spec)))))
+    """One input of one variant, run in every selected framework: each judged against the oracle and
+    paired with the others. The report keeps one record per framework."""
 
-    @property
-    def pair_key(self) -> tuple[Any, ...]:
-        """Items that share it ran on the same inputs: their frameworks are compared pairwise."""
-        s = self.spec
-        return (s.case_name, s.variant.name, s.params.id, s.dtype, s.device, s.seed)
+    def __init__(self, *, specs: tuple[runner.Spec, ...],
+                 known: dict[str, tuple[defects.Defect, ...]] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.specs = specs
+        self.known = known or {}  # per framework: the known-defect entries covering it, in file order
+        # Same group -> same xdist worker (--dist loadgroup): one oracle call for the group's variants.
+        self.add_marker(pytest.mark.xdist_group("-".join(map(str, runner.reference_key(specs[0])))))
 
     def runtest(self) -> None:
         try:
@@ -106,65 +107,77 @@ class CaseItem(pytest.Item):
             self._forget_outputs()
 
     def _forget_outputs(self) -> None:
-        """Free the outputs kept for pairing, the oracle's answer and the framework's compiled program
-        once no item here needs them.
+        """Free the oracle's answer and the frameworks' compiled programs once no item here needs them.
 
-        Under xdist a case's params and dtype run on one worker (every seed, framework and variant),
-        so every item of a key runs in the same process.
+        Under xdist a case's params and dtype run on one worker (every seed and variant), so every
+        item of a key runs in the same process.
         """
         if PENDING_KEY not in self.config.stash:
             ours = [i for i in self.session.items if isinstance(i, CaseItem)]
             self.config.stash[PENDING_KEY] = Counter(
-                [i.pair_key for i in ours] + [runner.reference_key(i.spec) for i in ours]
-                + [i.program_key for i in ours])
+                [runner.reference_key(i.specs[0]) for i in ours]
+                + [(s.framework, *runner.program_key(s)) for i in ours for s in i.specs])
         pending = self.config.stash[PENDING_KEY]
-        ref_key = runner.reference_key(self.spec)
-        for key in (self.pair_key, ref_key, self.program_key):
-            pending[key] -= 1
-        if pending[self.pair_key] <= 0:
-            self.config.stash.get(PAIRWISE_KEY, {}).pop(self.pair_key, None)
+        ref_key = runner.reference_key(self.specs[0])
+        pending[ref_key] -= 1
         if pending[ref_key] <= 0:
             runner.forget_reference(ref_key)
-        if pending[self.program_key] <= 0:
-            for fw in frameworks.loaded():  # a framework that is not installed kept nothing
-                if fw.name == self.spec.framework:
-                    fw.release(self.program_key[1:])
-
-    @property
-    def program_key(self) -> tuple[Any, ...]:
-        return (self.spec.framework, *runner.program_key(self.spec))
+        loaded = {fw.name: fw for fw in frameworks.loaded()}  # one not installed kept nothing
+        for s in self.specs:
+            key = (s.framework, *runner.program_key(s))
+            pending[key] -= 1
+            if pending[key] <= 0 and s.framework in loaded:
+                loaded[s.framework].release(key[1:])
 
     def _run(self) -> None:
         cfg = self.config.stash[CONFIG_KEY]
-        try:
-            result = runner.run(self.spec, cfg)
-        except Exception as e:
-            failed = runner.Result(self.spec, outcome="failed", reason=f"{type(e).__name__}: {e}")
-            self.user_properties.append(("equiv", failed.record(cfg.precision)))
-            raise
-        defect = self._known_defect(result, cfg)
-        self.user_properties.append(("equiv", result.record(cfg.precision)))
-        if result.outputs and self.spec.variant.expect == "equal":
-            self._pairwise(result)
-            if cfg.outputs:
-                self.config.stash[OUTPUTS_KEY].add(self.spec.id, result.outputs, result.allowed)
-        if result.outcome == "skipped":
-            pytest.skip(result.reason)
-        if defect is not None:
-            pytest.xfail(result.reason)
-        if result.outcome == "error":
-            raise FrameworkError(result.reason)
-        if result.outcome == "failed":
-            raise CaseFailure(result.reason)
+        crash: Exception | None = None
+        judged: list[tuple[runner.Spec, str, str]] = []  # (spec, final outcome, reason) per framework
+        paired: dict[str, tuple[Any, Any]] = {}  # framework -> (outputs, bounds), for the pairwise table
+        for spec in self.specs:
+            try:
+                result = runner.run(spec, cfg)
+            except Exception as e:  # an error in the case itself: recorded, then its traceback is shown
+                crash = crash or e
+                result = runner.Result(spec, outcome="failed", reason=f"{type(e).__name__}: {e}")
+            if self._known_defect(spec, result, cfg) is not None:
+                result.outcome = "xfailed"
+            self.user_properties.append(("equiv", result.record(cfg.precision)))
+            judged.append((spec, result.outcome, result.reason))
+            if result.outputs and spec.variant.expect == "equal":
+                self._pairwise(spec, result, paired)
+                if cfg.outputs:
+                    self.config.stash[OUTPUTS_KEY].add(spec.id, result.outputs, result.allowed)
+        if crash is not None:
+            raise crash
+        self._conclude(judged)
 
-    def _known_defect(self, result: runner.Result, cfg: Config) -> defects.Defect | None:
+    @staticmethod
+    def _conclude(judged: list[tuple[runner.Spec, str, str]]) -> None:
+        """The item's outcome from its frameworks': any failure fails it, naming each failed result
+        and how the others fared; else a known defect xfails it; else it passes unless all skipped."""
+        bad = [(s, r) for s, o, r in judged if o in ("failed", "error")]
+        if bad:
+            text = "\n".join(f"{s.id}\n{r}" for s, r in bad)
+            others = [f"{s.framework} {o}" for s, o, _ in judged if o not in ("failed", "error")]
+            text += f"\n({', '.join(others)})" if others else ""
+            crashed = all(o == "error" for _, o, _ in judged if o in ("failed", "error"))
+            raise (FrameworkError if crashed else CaseFailure)(text)
+        known = [(s, r) for s, o, r in judged if o == "xfailed"]
+        if known:
+            pytest.xfail("\n".join(f"{s.id}\n{r}" for s, r in known))
+        if all(o == "skipped" for _, o, _ in judged):
+            pytest.skip("; ".join(f"{s.framework}: {r}" for s, _, r in judged))
+
+    def _known_defect(self, spec: runner.Spec, result: runner.Result, cfg: Config) -> defects.Defect | None:
         """Apply a matching known-defect entry: xfail when its symptom shows, strict failure when not."""
-        s = self.spec
-        if not self.known or result.outcome == "skipped":
+        s = spec
+        known = self.known.get(s.framework, ())
+        if not known or result.outcome == "skipped":
             return None
         version = frameworks.load(s.framework).version()
         precision = cfg.precision if s.dtype == "float32" else "ieee"
-        d = next((d for d in self.known
+        d = next((d for d in known
                   if d.applies(version=version, cpu_kernels=result.cpu_kernels, precision=precision)), None)
         if d is None:
             return None
@@ -185,28 +198,26 @@ class CaseItem(pytest.Item):
             result.reason += f"\n  (known defect {d.id} expects {d.symptom}; this is something else)"
         return None
 
-    def _pairwise(self, result: runner.Result) -> None:
-        """Compare with the other frameworks' results for the same inputs seen in this process."""
-        s = self.spec
-        seen = self.config.stash.setdefault(PAIRWISE_KEY, {})
-        key = self.pair_key
+    def _pairwise(self, spec: runner.Spec, result: runner.Result, paired: dict[str, tuple[Any, Any]]) -> None:
+        """Compare with the frameworks already run on the same inputs."""
+        s = spec
         mine = (result.outputs, result.allowed)
-        for other, theirs in seen.setdefault(key, {}).items():
-            paired = compare.pair(*mine, *theirs)
-            if paired is not None:
+        for other, theirs in paired.items():
+            pair = compare.pair(*mine, *theirs)
+            if pair is not None:
                 self.user_properties.append(("equiv_pairwise", compare.pair_record(
                     s.case_name, s.variant.name, s.params.to_json(), s.dtype, s.device, s.seed,
-                    [other, s.framework], paired)))
-        seen[key][s.framework] = mine
+                    [other, s.framework], pair)))
+        paired[s.framework] = mine
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        if isinstance(excinfo.value, CaseFailure):  # FrameworkError too: one line, no traceback
-            return f"{self.spec.id}\n{excinfo.value}"
+        if isinstance(excinfo.value, CaseFailure):  # FrameworkError too: its text names each item
+            return str(excinfo.value)
         if isinstance(excinfo.value, pytest.xfail.Exception):  # a known defect: its reason says it all
-            return f"{self.spec.id}\n{excinfo.value.msg}"  # (a traceback took 9 ms an item to format)
+            return str(excinfo.value.msg)  # (a traceback took 9 ms an item to format)
         # An error inside a variant: show the frames from runtest down, not pytest's own.
         excinfo.traceback = excinfo.traceback.cut(path=Path(__file__)).filter(excinfo)
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, self.spec.id
+        return self.path, None, f"{self.specs[0].case_name}::{self.name}"

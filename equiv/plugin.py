@@ -58,8 +58,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write a PNG of error_ratio per element for each failing 2-D output")
     group.addoption("--equiv-shard", dest="equiv_shard", metavar="K/N",
                     help="run the K-th of N deterministic, balanced slices of the selected items "
-                         "(whole groups: all frameworks of one input stay together); merge the "
-                         "shards' reports with python -m equiv.merge")
+                         "(whole groups: every variant and seed of one params and dtype stay "
+                         "together); merge the shards' reports with python -m equiv.merge")
     group.addoption("--equiv-durations", dest="equiv_durations", metavar="REPORT.json",
                     help="with --equiv-shard: balance the slices by the item times an earlier "
                          "report recorded (default: by item count)")
@@ -90,11 +90,6 @@ def pytest_configure(config: pytest.Config) -> None:
     # Before any framework import; workers inherit it.
     machine.pin(cfg.cpu_kernels, cfg.jax_cache, cfg.jax_mlir_context)
     config.stash[THREADS_KEY] = machine.share_cores()  # an xdist worker's share (else no change)
-    if getattr(config.option, "tx", None) and config.option.dist not in ("loadgroup", "no"):
-        warnings.warn(pytest.PytestConfigWarning(
-            f"--dist {config.option.dist} splits equiv's groups across workers, and frameworks are "
-            "paired only within a worker: the pairwise table will miss pairs. Use --dist loadgroup "
-            "(the default with -n)."), stacklevel=1)
     # A broken case file is one collection error; every other case still runs (exit code stays 1).
     config.option.continue_on_collection_errors = True
     config.pluginmanager.register(EquivSession(config, cfg), "equiv-session")
@@ -104,8 +99,8 @@ def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] 
     """A framework crash is its own outcome: counted and listed as an error, not a failed comparison."""
     if report.when != "call" or not report.failed:  # asked of every report the terminal shows
         return None
-    record = dict(getattr(report, "user_properties", ())).get("equiv")
-    if record and record["outcome"] == "error":
+    outcomes = {r["outcome"] for k, r in getattr(report, "user_properties", ()) if k == "equiv"}
+    if "error" in outcomes and "failed" not in outcomes:
         return "error", "E", "ERROR"
     return None
 
@@ -114,8 +109,9 @@ def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] 
 def pytest_cmdline_main(config: pytest.Config) -> Generator[None, object, object]:
     """`-n N` without `--dist`: deal whole groups (loadgroup), before xdist picks `load` for it.
 
-    Each group is every framework on one input; a worker pairs the frameworks it ran, so `load`,
-    which splits groups, would leave pairs out of the report without a word.
+    A group is one case's params and dtype: its variants share the oracle's answer and its seeds
+    share compiled programs, so one worker computes each once. (Any --dist pairs the frameworks: an
+    item runs them all.)
     """
     option = config.option
     if getattr(option, "numprocesses", None) and option.dist == "no" and not option.distload:

@@ -51,14 +51,6 @@ def write_heatmap(path: Path, ratio: Any, layout: str, title: str) -> Path:
     return path
 
 
-def outcome_of(report: Any, record: dict[str, Any]) -> str:
-    if hasattr(report, "wasxfail"):
-        return "xfailed" if report.skipped else "xpassed"
-    if report.failed and record.get("outcome") == "error":
-        return "error"  # a framework crash, not a failed comparison
-    return str(report.outcome)
-
-
 class Reporter:
     """Collects every item's record on the controlling process (xdist workers send theirs)."""
 
@@ -69,21 +61,18 @@ class Reporter:
         self.environments: dict[str, dict[str, Any]] = {}
         self.wall_seconds: float | None = None
         self.fixed_environment: dict[str, Any] | None = None  # a loaded report's, not this process's
-        self.timing: dict[str, Any] = {"processes": 0, "collection_seconds": 0.0, "import_seconds": {},
-                                       "compile": {}}
+        self.timing: dict[str, Any] = {"processes": 0, "tests": 0, "collection_seconds": 0.0,
+                                       "import_seconds": {}, "compile": {}}
 
     def add(self, report: Any) -> None:
-        props = dict(report.user_properties)
-        record = props.get("equiv")
-        if record is None:
+        records = [r for k, r in report.user_properties if k == "equiv"]
+        if not records:
             return
         final = report.when == "call" or (report.when != "teardown" and not report.passed)
         if not final:
             return
-        record = dict(record, outcome=outcome_of(report, record))
-        if record["outcome"] == "skipped" and not record["reason"]:
-            record["reason"] = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
-        self.records.append(record)
+        self.timing["tests"] += 1  # pytest items; each holds one record per framework it ran
+        self.records += [dict(r) for r in records]
         self.pairwise += [v for k, v in report.user_properties if k == "equiv_pairwise"]
 
     def add_environment(self, envs: dict[str, dict[str, Any]]) -> None:

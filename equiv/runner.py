@@ -1,4 +1,5 @@
-"""Run one item: draw inputs, compute the oracle (once), run the variant, compare, record."""
+"""Run one framework on one item's input: draw inputs, compute the oracle (once), run the variant,
+compare, record."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ Array = npt.NDArray[Any]
 
 @dataclass(frozen=True)
 class Spec:
-    """One pytest item: (case, variant, framework, device, dtype, params)."""
+    """One result: (case, variant, framework, device, dtype, params); a pytest item runs one per framework."""
 
     case_name: str
     case: Case
@@ -46,6 +47,12 @@ class Spec:
         return self.id if not self.seed_in_id else replace(self, seed_in_id=False).id
 
     @property
+    def test_suffix(self) -> str:
+        """The pytest item's: every framework of one input runs in one item."""
+        seed = f"-seed{self.seed}" if self.seed_in_id else ""
+        return f"{self.device}-{self.dtype}-{self.params.id}{seed}"
+
+    @property
     def name_suffix(self) -> str:
         seed = f"-seed{self.seed}" if self.seed_in_id else ""
         return f"{self.framework}-{self.device}-{self.dtype}-{self.params.id}{seed}"
@@ -56,7 +63,7 @@ class Result:
     """What the JSON report records for every item, skipped ones included."""
 
     spec: Spec
-    outcome: str = "passed"  # passed | failed | error | skipped (xfailed/xpassed: set by the report)
+    outcome: str = "passed"  # passed | failed | error | skipped | xfailed (a known defect observed)
     reason: str = ""
     max_abs_error: float | None = None
     max_rel_error: float | None = None

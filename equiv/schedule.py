@@ -1,12 +1,16 @@
 """pytest-xdist's loadgroup scheduling, made to keep equiv's groups together and to scale.
 
+A group is one case's params and dtype: its variants share the oracle's answer, its seeds share each
+framework's compiled programs, so one worker computes each once. (Pairing frameworks does not depend
+on it: an item runs every framework on its input.)
+
 Three problems with xdist 3.8's own:
 - It learns an item's group from an `@group` suffix that workers append to node ids. Since pytest
   9.2 node ids are structured and that suffix no longer sticks (pytest-dev/pytest-xdist#1386, open),
-  so groups are silently split: frameworks on one input land on different workers and go unpaired.
-  Here the unit of work is read off equiv's own item ids, which name it: `path::variant[fw-device-
-  dtype-params-seedN]` belongs to unit `path[dtype-params]`, the same for every framework, device
-  and seed. Keeping a case's seeds on one worker compiles each JAX program in one worker only.
+  so groups are silently split. Here the unit of work is read off equiv's own item ids, which name
+  it: `path::variant[device-dtype-params-seedN]` belongs to unit `path[dtype-params]`, the same for
+  every variant, device and seed. Keeping a case's seeds on one worker compiles each JAX program in
+  one worker only.
 - After every item it recounts the pending items of every group a worker was ever given: O(n^2),
   4 s of the controlling process's CPU for the 5,000-item CPU suite, taken from the workers on a
   2-core machine. Here a group is forgotten once all its items have reported.
@@ -23,8 +27,8 @@ from typing import Any
 
 from xdist.scheduler import LoadGroupScheduling
 
-# An equiv item id: file::variant[framework-device-dtype-params], where only params may hold '-'.
-_ITEM = re.compile(r"^(?P<path>[^:]+\.py)::[^\[\]]+\[(?:[^-\]]+)-(?:[^-\]]+)-(?P<rest>[^\]]+?)(?:-seed\d+)?\]"
+# An equiv item id: file::variant[device-dtype-params], where only params may hold '-'.
+_ITEM = re.compile(r"^(?P<path>[^:]+\.py)::[^\[\]]+\[(?:[^-\]]+)-(?P<rest>[^\]]+?)(?:-seed\d+)?\]"
                    r"(?:@.*)?$")
 
 

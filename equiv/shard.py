@@ -1,7 +1,7 @@
 """Deterministic, balanced slices of one run, for machines that each run a part (`--equiv-shard K/N`).
 
-A slice holds whole groups (one case, params, dtype and seed: every framework on the same inputs), so
-each shard computes its oracle once per group and pairs its frameworks as one process would. Groups go
+A slice holds whole groups (one case's params, dtype and seed: every variant and framework on the same
+inputs), so each shard computes its oracle once per group, as one process would. Groups go
 heaviest first to the lightest slice; ties go by name, so every shard computes the same assignment.
 """
 
@@ -48,10 +48,11 @@ def assign(weights: Mapping[str, float], n: int) -> dict[str, int]:
 def split(items: list[Any], k: int, n: int,
           seconds: Mapping[str, float] | None = None) -> tuple[list[Any], list[Any]]:
     """(kept, dropped) for slice k (1-based) of n pytest items."""
-    groups = [(_item_id(item), group_of(item)) for item in items]
-    slices = assign(weigh(groups, seconds), n)
-    kept = [item for item, (_, g) in zip(items, groups, strict=True) if slices[g] == k - 1]
-    dropped = [item for item, (_, g) in zip(items, groups, strict=True) if slices[g] != k - 1]
+    groups = [group_of(item) for item in items]
+    slices = assign(weigh(((i, g) for item, g in zip(items, groups, strict=True) for i in _ids(item)),
+                          seconds), n)
+    kept = [item for item, g in zip(items, groups, strict=True) if slices[g] == k - 1]
+    dropped = [item for item, g in zip(items, groups, strict=True) if slices[g] != k - 1]
     return kept, dropped
 
 
@@ -61,6 +62,7 @@ def group_of(item: Any) -> str:
     return str(marker.args[0]) if marker and marker.args else str(item.nodeid)
 
 
-def _item_id(item: Any) -> str:
-    spec = getattr(item, "spec", None)
-    return str(spec.id) if spec is not None else str(item.nodeid)
+def _ids(item: Any) -> list[str]:
+    """The report ids of an item's results: one per framework it runs."""
+    specs = getattr(item, "specs", None)
+    return [str(s.id) for s in specs] if specs else [str(item.nodeid)]

@@ -74,12 +74,13 @@ def defect(**fields: str | bool) -> str:
 def test_a_framework_crash_is_an_error_in_one_line(suite: pytest.Pytester) -> None:
     report = suite.path / "r.json"
     result = run(suite, "--equiv-framework", "jax,torch", f"--equiv-report={report}")
-    result.assert_outcomes(passed=3, errors=1)
+    result.assert_outcomes(passed=1, errors=1)  # one input, two frameworks: jax crashes, torch passes
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     out = result.stdout.str()
     assert "FloatingPointError: planted kernel crash (raised under small.py:" in out
     assert "a long framework traceback line" not in out  # the type and one line, not the traceback
     assert "1 E" in out  # the matrix counts it
+    assert "(torch passed)" in out  # the item says how the other framework on its input fared
     [record] = [r for r in json.loads(report.read_text())["results"] if r["outcome"] != "passed"]
     assert record["outcome"] == "error" and record["exception"] == "FloatingPointError"
     assert record["id"] == "small::crashes[jax-cpu-float64-channels_last-L6]"
@@ -93,6 +94,28 @@ def test_a_known_defect_that_shows_its_symptom_is_xfailed(suite: pytest.Pytester
     result.stdout.fnmatch_lines(["*known defect planted (https://github.com/jax-ml/jax/issues/1)*"])
     [record] = [r for r in json.loads(report.read_text())["results"] if r["variant"] == "crashes"]
     assert record["outcome"] == "xfailed" and record["known_defect"] == "planted"
+
+
+def test_an_items_outcome_comes_from_every_framework_it_ran(
+        suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One item runs jax and torch on one input: jax's known defect xfails it only while torch passes."""
+    (suite.path / "cases" / "known_defects.toml").write_text(defect())
+    report = suite.path / "r.json"
+    args = ("--equiv-framework", "jax,torch", "-k", "crashes", f"--equiv-report={report}", "-rx")
+    result = run(suite, *args)
+    result.assert_outcomes(xfailed=1)
+    outcomes = {r["framework"]: r["outcome"] for r in json.loads(report.read_text())["results"]}
+    assert outcomes == {"jax": "xfailed", "torch": "passed"}
+
+    torch_fw = frameworks.load("torch")
+    conv = torch_fw.conv
+    monkeypatch.setattr(torch_fw, "conv", lambda *a, **k: conv(*a, **k) * 1.5)  # planted: torch wrong
+    result = run(suite, *args)
+    result.assert_outcomes(failed=1)  # the known defect does not hide another framework's failure
+    out = result.stdout.str()
+    assert "small::crashes[torch-cpu-float64-channels_last-L6]" in out and "(jax xfailed)" in out
+    outcomes = {r["framework"]: r["outcome"] for r in json.loads(report.read_text())["results"]}
+    assert outcomes == {"jax": "xfailed", "torch": "failed"}
 
 
 def test_a_known_defect_that_no_longer_reproduces_fails_strictly(suite: pytest.Pytester) -> None:
@@ -336,7 +359,7 @@ def test_the_kernels_that_ran_are_recorded_and_shown(suite: pytest.Pytester) -> 
     report = suite.path / "r.json"
     result = run(suite, "--equiv-framework", "jax,torch", "--equiv-cpu-kernels", "reference", "-k", "native",
                  f"--equiv-report={report}", "--equiv-markdown=m.md")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=1)  # one item: torch and jax on one input
     data = json.loads(report.read_text())
     env = data["environment"]
     assert env["cpu_kernels_requested"] == "reference" and env["cpu"]["model"]

@@ -1274,11 +1274,12 @@ class Item:
     text: str
 
 
-_ITEM = re.compile(r"::(?P<variant>\w+)\[(?P<framework>\w+)-")
-
-
 def run_cases(pytester: pytest.Pytester, fws: list[str], dtype: str, *extra: str) -> list[Item]:
-    """Run the pytester dir's cases/ through the real plugin in-process; one Item per case item."""
+    """Run the pytester dir's cases/ through the real plugin in-process; one Item per framework result.
+
+    A pytest item runs every framework on one input; each framework's record carries its outcome and
+    its failure text, and a record that failed must fail its pytest item.
+    """
     result = pytester.runpytest_inprocess(
         "--equiv-device", "cpu", "--equiv-framework", ",".join(fws), "--equiv-dtype", dtype,
         "-p", "no:cacheprovider", "-q", *extra,
@@ -1286,15 +1287,19 @@ def run_cases(pytester: pytest.Pytester, fws: list[str], dtype: str, *extra: str
     reprec: Any = result.reprec  # type: ignore[attr-defined]
     broken = reprec.getfailedcollections()
     assert not broken, "a case file failed to collect:\n" + "\n".join(r.longreprtext for r in broken)
-    items: dict[str, Item] = {}
+    items: list[Item] = []
     for rep in reprec.getreports("pytest_runtest_logreport"):
-        m = _ITEM.search(rep.nodeid)
-        assert m, f"unexpected item {rep.nodeid}"
-        item = items.setdefault(rep.nodeid, Item(m["variant"], m["framework"], "passed", ""))
-        if rep.outcome != "passed":
-            item.outcome, item.text = rep.outcome, item.text + rep.longreprtext
+        records = [r for k, r in rep.user_properties if k == "equiv"]
+        if rep.when != "call" or not records:
+            continue
+        for r in records:
+            outcome = "failed" if r["outcome"] in ("failed", "error") else r["outcome"]
+            text = r["reason"] if outcome != "passed" else ""
+            items.append(Item(r["variant"], r["framework"], outcome, text))
+            if outcome == "failed":
+                assert rep.failed, f"{rep.nodeid}: {r['id']} failed but its pytest item did not"
     assert items, "no case items ran:\n" + result.stdout.str()
-    return list(items.values())
+    return items
 
 
 def _fresh(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:

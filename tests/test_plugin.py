@@ -48,17 +48,18 @@ def run(p: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 
 def test_items_have_readable_ids_and_pass(suite: pytest.Pytester) -> None:
-    result = run(suite, "--equiv-framework", "jax", "--equiv-device", "cpu", "--collect-only", "-q")
+    result = run(suite, "--equiv-device", "cpu", "--collect-only", "-q")
     out = result.stdout.str()
-    assert "cases/small_conv.py::native[jax-cpu-float32-channels_last-L6]" in out
-    assert "cases/small_conv.py::native[jax-cpu-float64-channels_last-L7]" in out
+    assert "cases/small_conv.py::native[cpu-float32-channels_last-L6]" in out  # every framework in one
+    assert "cases/small_conv.py::native[cpu-float64-channels_last-L7]" in out
+    assert "4 tests collected" in out
     run(suite, "--equiv-framework", "jax", "--equiv-device", "cpu").assert_outcomes(passed=4)
 
 
 def test_json_report_has_a_record_for_every_item(suite: pytest.Pytester) -> None:
     report = suite.path / "out" / "r.json"
     result = run(suite, "--equiv-framework", "jax,torch", f"--equiv-report={report}", "--equiv-markdown=m.md")
-    result.assert_outcomes(passed=8, skipped=8)  # cuda items skip on a machine without a GPU
+    result.assert_outcomes(passed=4, skipped=4)  # cuda items skip on a machine without a GPU
     data = json.loads(report.read_text())
     assert set(data["environment"]) >= {"python", "platform", "frameworks"}
     assert set(data["environment"]["frameworks"]) == {"torch", "tensorflow", "jax"}
@@ -67,7 +68,7 @@ def test_json_report_has_a_record_for_every_item(suite: pytest.Pytester) -> None
     assert "gpu_driver" in data["environment"]  # None on a machine without an NVIDIA driver
     fields = {"id", "case", "variant", "framework", "device", "dtype", "params", "outcome",
               "max_abs_error", "max_rel_error", "error_ratio", "reason"}
-    assert len(data["results"]) == 16
+    assert len(data["results"]) == 16  # one record per framework of each of the 8 items
     for r in data["results"]:
         assert fields <= set(r)
         if r["outcome"] == "passed":
@@ -209,9 +210,12 @@ def test_a_wrong_mapping_fails_with_a_pointed_message(
     symmetric = lambda pairs: ([max(lo, hi) for lo, hi in pairs], None)  # noqa: E731  planted bug
     monkeypatch.setattr(torch_fw, "_torch_padding", symmetric)
     result = run(suite, "--equiv-framework", "torch,jax", "--equiv-device", "cpu", "--equiv-dtype", "float64")
-    result.assert_outcomes(passed=2, failed=2)  # SAME with k=4 pads (1, 2): symmetric gives one more
+    # SAME with k=4 pads (1, 2): symmetric gives one more. Each item runs both frameworks, so each fails,
+    # naming torch's result and saying that jax's passed.
+    result.assert_outcomes(failed=2)
     out = result.stdout.str()
-    assert "native[torch-cpu-float64-channels_last-L6]" in out
+    assert "small_conv::native[torch-cpu-float64-channels_last-L6]" in out
+    assert "(jax passed)" in out and "native[jax-cpu" not in out
     assert "torch native out (cpu, float64) vs oracle: shape (2, 7, 3) but the oracle's is (2, 6, 3)" in out
     assert "hint: size differs on axis [1]: padding amount, stride or dilation" in out
 

@@ -116,21 +116,26 @@ def test_workers_size_their_thread_pools_to_their_share(suite: pytest.Pytester,
 
 # -- xdist groups ----------------------------------------------------------------------------------
 @pytest.mark.parametrize(("nodeid", "group"), [
-    ("cases/a.py::native[torch-cpu-float32-channels_last-L5]", "cases/a.py[float32-channels_last-L5]"),
-    ("cases/a.py::native[jax-cuda-float32-channels_last-L5]", "cases/a.py[float32-channels_last-L5]"),
-    ("cases/a.py::other[jax-cpu-float64-k3-seed2]@cases-k3", "cases/a.py[float64-k3]"),  # every seed
-    ("cases/a.py::other[torch-cpu-float64-seed12]", "cases/a.py[float64]"),
+    ("cases/a.py::native[cpu-float32-channels_last-L5]", "cases/a.py[float32-channels_last-L5]"),
+    ("cases/a.py::native[cuda-float32-channels_last-L5]", "cases/a.py[float32-channels_last-L5]"),
+    ("cases/a.py::other[cpu-float64-k3-seed2]@cases-k3", "cases/a.py[float64-k3]"),  # every seed
+    ("cases/a.py::other[cpu-float64-seed12]", "cases/a.py[float64]"),
     ("cases/a.py::native", None),
 ])
 def test_an_items_group_is_read_off_its_id(nodeid: str, group: str | None) -> None:
     assert schedule.group_of(nodeid) == group
 
 
-def test_workers_run_whole_groups_so_every_pair_is_made(suite: pytest.Pytester) -> None:
-    """xdist's own loadgroup splits groups under pytest 9.2 (pytest-dev/pytest-xdist#1386)."""
+def test_every_pair_is_made_whatever_the_schedule(suite: pytest.Pytester) -> None:
+    """An item runs every framework on its input, so no schedule can leave a pair out.
+
+    (When each framework was its own item, `--dist load` split them across workers, and so did xdist's
+    own loadgroup under pytest 9.2, pytest-dev/pytest-xdist#1386.)
+    """
     serial = run(suite, "one", "-p", "no:xdist")
-    for _ in range(2):  # the split, where it happens, depends on timing
-        parallel = run(suite, "two", "-n", "2")
+    assert serial["pairwise"]
+    for dist in ("loadgroup", "load", "loadgroup"):  # where a split would happen depends on timing
+        parallel = run(suite, "two", "-n", "2", "--dist", dist)
         assert comparable(parallel) == comparable(serial)
 
 
@@ -260,13 +265,6 @@ def test_durations_without_shards_is_a_usage_error(suite: pytest.Pytester) -> No
     result = suite.runpytest_inprocess("--equiv-durations", "x.json", "--collect-only")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--equiv-shard" in result.stderr.str()
-
-
-def test_a_dist_mode_that_splits_groups_warns(suite: pytest.Pytester) -> None:
-    result = suite.runpytest_subprocess("-p", "no:cacheprovider", "--equiv-device", "cpu",
-                                        "--equiv-framework", "torch", "-n", "2", "--dist", "load")
-    assert result.ret == 0
-    assert "splits equiv's groups across workers" in result.stdout.str() + result.stderr.str()
 
 
 @pytest.mark.parametrize("value", ["0/2", "3/2", "2", "a/b"])
@@ -428,7 +426,7 @@ def test_benchmark_figures_from_a_report() -> None:
     assert f["framework_seconds"] == {"jax": 6.0, "torch": 2.0}
     assert f["oracle_seconds"] == 1.0 and f["compare_seconds"] == 1.0
     assert f["overhead_ratio"] == pytest.approx(12.0 / ((8.0 + 2.0) / 2))
-    assert f["items_per_second"] == pytest.approx(3 / 12.0)
+    assert f["results"] == 3 and f["results_per_second"] == pytest.approx(3 / 12.0)
     assert f["outcomes"] == {"passed": 2, "skipped": 1}
     assert f["peak_rss_mb"] == 900.0  # the largest process; one that could not tell is left out
     assert f["cpu_seconds"] == 22.0 and f["controller_cpu_seconds"] == 3.0  # the controller reports last
@@ -485,7 +483,8 @@ def test_benchmark_runs_the_suite_and_writes_its_figures(suite: pytest.Pytester,
     assert code == 0, capsys.readouterr().out
     data = json.loads(out.read_text())
     cold, n2 = data["runs"]["serial-cold"], data["runs"]["n2"]
-    assert cold["items"] == n2["items"] == 12 and cold["outcomes"] == {"passed": 12}  # cpu only
+    assert cold["results"] == n2["results"] == 12 and cold["outcomes"] == {"passed": 12}  # cpu only
+    assert cold["tests"] == n2["tests"] == 12  # one framework: a test per result
     assert cold["framework_seconds"]["jax"] > 0 and cold["jax_compile"]["compiles"] >= 12
     assert n2["jax_compile"]["cache_hits"] >= 12  # n2 ran second, on the cache serial-cold filled
     again = data["rounds"][1]["serial-cold"]["jax_compile"]
@@ -534,7 +533,7 @@ def test_benchmark_runs_shards_side_by_side_and_merges_them(suite: pytest.Pytest
                            "--equiv-framework", "jax"])
     assert code == 0, capsys.readouterr().out
     run = json.loads(out.read_text())["runs"]["shards2"]
-    assert run["items"] == 12 and run["outcomes"] == {"passed": 12}  # every item once, from two shards
+    assert run["results"] == 12 and run["outcomes"] == {"passed": 12}  # every item once, from two shards
     assert run["workers"] == run["processes"] == 2 and run["controller_cpu_seconds"] is None
     assert run["command"][:4] == ["-m", "equiv.shards", "-n", "2"]
     merged = json.loads((suite.path / "reports" / "benchmark-shards2.json").read_text())

@@ -190,8 +190,8 @@ class Reporter:
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
-        lines.append("cells: passed / FAILED / E = framework error / skipped (+ xfailed known defects, "
-                     "XPASSED) items; '-' = none selected")
+        lines.append("cells: passed / FAILED / E = framework error / skipped (+ xfailed known defects) "
+                     "results, one per framework of each test; '-' = none selected")
         return [*self.kernel_lines(), *lines]
 
     def kernel_lines(self) -> list[str]:

@@ -262,11 +262,26 @@ def summary(runs: dict[str, dict[str, Any]], ceiling: float | None = None,
     }
 
 
+ONE_CORE = 1.05  # cores a one-process run may keep busy for its CPU to count as one core's work
+
+
 def _at_best(serial: dict[str, Any] | None, xdist_cpu: float | None) -> float | None:
+    """None where the one process kept more than one core busy: its framework pools then ran threads
+    beside it, so its CPU is not the one-thread work an xdist worker (one-thread pools) does."""
     if serial is None or xdist_cpu is None or not serial.get("cpu_seconds"):
+        return None
+    if serial["cpu_seconds"] > ONE_CORE * serial["wall_seconds"]:
         return None
     second_worker = sum(serial["import_seconds"].values()) + (serial["collection_seconds"] or 0.0)
     return float(serial["wall_seconds"] / ((serial["cpu_seconds"] + xdist_cpu + second_worker) / 2))
+
+
+def _why_no_bound(runs: dict[str, dict[str, Any]], summed: dict[str, Any]) -> str:
+    serial = runs.get("serial-warm", {})
+    cpu, wall = serial.get("cpu_seconds"), serial.get("wall_seconds")
+    if summed["speedup_n2_at_best"] is None and cpu and wall and cpu > ONE_CORE * wall:
+        return f" (one process kept {cpu / wall:.2f} cores busy: its CPU is not one thread's work)"
+    return ""
 
 
 def table(runs: dict[str, dict[str, Any]], summed: dict[str, Any]) -> list[str]:
@@ -316,7 +331,7 @@ def table(runs: dict[str, dict[str, Any]], summed: dict[str, Any]) -> list[str]:
               f"two processes on this machine do {f(summed['two_process_ceiling'], '.2f')}x the work of one "
               f"(a pure-Python loop); -n 2 reached {f(summed['speedup_n2_of_ceiling'], '.2f')} of that",
               f"-n 2 at best, with xdist's own cost for these items: "
-              f"{f(summed['speedup_n2_at_best'], '.2f')}x"]
+              f"{f(summed['speedup_n2_at_best'], '.2f')}x{_why_no_bound(runs, summed)}"]
     return lines
 
 

@@ -1,10 +1,12 @@
 """Known framework defects: one reviewed TOML file of conditional, strict expected failures.
 
-Each entry names the items it covers, the condition under which the framework shows the defect, the
-symptom and the upstream report. An item that matches and shows the symptom is reported xfailed with
-the entry's summary; one that passes instead fails with "no longer reproduces", so a framework release
-that fixes (or a machine that avoids) the defect is noticed the same day. Only genuine framework
-defects, looked up upstream, belong here: never equiv's own mapping mistakes.
+Each entry names the results it covers (ids `case::variant[framework-device-dtype-params]`, in the
+field `items`), the condition under which the framework shows the defect, the symptom and the upstream
+report. A result that matches and shows the symptom is recorded xfailed with the entry's summary (its
+test is xfailed unless another framework in it failed); one that passes instead fails with "no longer
+reproduces", so a framework release that fixes (or a machine that avoids) the defect is noticed the
+same day. Only genuine framework defects, looked up upstream, belong here: never equiv's own mapping
+mistakes.
 """
 
 from __future__ import annotations

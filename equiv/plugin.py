@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 import sys
 import time
 import warnings
@@ -82,6 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except OptionError as e:
         raise pytest.UsageError(str(e)) from None
     config.stash[CONFIG_KEY] = cfg
+    _warn_of_framework_keywords(config)
     try:
         config.stash[DEFECTS_KEY] = tuple(d for path in config.getini("equiv_known_defects")
                                           for d in defects.load(Path(path)))
@@ -93,6 +95,17 @@ def pytest_configure(config: pytest.Config) -> None:
     # A broken case file is one collection error; every other case still runs (exit code stays 1).
     config.option.continue_on_collection_errors = True
     config.pluginmanager.register(EquivSession(config, cfg), "equiv-session")
+
+
+def _warn_of_framework_keywords(config: pytest.Config) -> None:
+    """`-k torch` once picked torch's items; a test now runs every framework, so its id names none."""
+    keyword = str(config.getoption("keyword", "") or "")
+    named = sorted(set(re.findall(r"[A-Za-z_]\w*", keyword)) & set(frameworks.NAMES))
+    if named:
+        config.issue_config_time_warning(pytest.PytestConfigWarning(
+            f"-k {keyword!r} names {', '.join(named)}, but test ids name no framework: a test runs "
+            f"every selected framework on its input, so -k matches case and variant names only. "
+            f"To choose frameworks, use --equiv-framework {','.join(named)}."), stacklevel=2)
 
 
 def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:

@@ -56,6 +56,15 @@ def test_items_have_readable_ids_and_pass(suite: pytest.Pytester) -> None:
     run(suite, "--equiv-framework", "jax", "--equiv-device", "cpu").assert_outcomes(passed=4)
 
 
+def test_a_framework_name_in_k_warns_that_ids_hold_none(suite: pytest.Pytester) -> None:
+    result = run(suite, "--equiv-device", "cpu", "-k", "jax and L6", "--collect-only", "-q")
+    out = result.stdout.str()
+    assert "-k 'jax and L6' names jax, but test ids name no framework" in out
+    assert "use --equiv-framework jax" in out
+    quiet = run(suite, "--equiv-device", "cpu", "-k", "native and L6", "--collect-only", "-q")
+    assert "test ids name no framework" not in quiet.stdout.str()
+
+
 def test_json_report_has_a_record_for_every_item(suite: pytest.Pytester) -> None:
     report = suite.path / "out" / "r.json"
     result = run(suite, "--equiv-framework", "jax,torch", f"--equiv-report={report}", "--equiv-markdown=m.md")

@@ -22,7 +22,7 @@ CONFIG_KEY = pytest.StashKey[Config]()
 DEFECTS_KEY = pytest.StashKey[tuple[defects.Defect, ...]]()
 DEFINED_KEY = pytest.StashKey[dict[str, set[str]]]()  # case -> every item id it defines
 OUTPUTS_KEY = pytest.StashKey[outputs.Store]()
-PENDING_KEY = pytest.StashKey[Counter[tuple[Any, ...]]]()  # items per pair key not yet run here
+PENDING_KEY = pytest.StashKey[Counter[tuple[Any, ...]]]()  # tests per oracle key, results per program, to run
 
 
 class CaseError(Exception):
@@ -169,9 +169,8 @@ class CaseItem(pytest.Item):
         if all(o == "skipped" for _, o, _ in judged):
             pytest.skip("; ".join(f"{s.framework}: {r}" for s, _, r in judged))
 
-    def _known_defect(self, spec: runner.Spec, result: runner.Result, cfg: Config) -> defects.Defect | None:
+    def _known_defect(self, s: runner.Spec, result: runner.Result, cfg: Config) -> defects.Defect | None:
         """Apply a matching known-defect entry: xfail when its symptom shows, strict failure when not."""
-        s = spec
         known = self.known.get(s.framework, ())
         if not known or result.outcome == "skipped":
             return None
@@ -198,9 +197,8 @@ class CaseItem(pytest.Item):
             result.reason += f"\n  (known defect {d.id} expects {d.symptom}; this is something else)"
         return None
 
-    def _pairwise(self, spec: runner.Spec, result: runner.Result, paired: dict[str, tuple[Any, Any]]) -> None:
+    def _pairwise(self, s: runner.Spec, result: runner.Result, paired: dict[str, tuple[Any, Any]]) -> None:
         """Compare with the frameworks already run on the same inputs."""
-        s = spec
         mine = (result.outputs, result.allowed)
         for other, theirs in paired.items():
             pair = compare.pair(*mine, *theirs)
@@ -211,7 +209,7 @@ class CaseItem(pytest.Item):
         paired[s.framework] = mine
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        if isinstance(excinfo.value, CaseFailure):  # FrameworkError too: its text names each item
+        if isinstance(excinfo.value, CaseFailure):  # FrameworkError too: its text names each result
             return str(excinfo.value)
         if isinstance(excinfo.value, pytest.xfail.Exception):  # a known defect: its reason says it all
             return str(excinfo.value.msg)  # (a traceback took 9 ms an item to format)

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from equiv import frameworks, machine
+from equiv.report import add_counts
 
 RUNS: dict[str, list[str]] = {
     "serial-cold": ["-p", "no:xdist"],
@@ -145,12 +146,8 @@ def _joined(timings: list[dict[str, Any]]) -> dict[str, Any]:
         joined["collection_seconds"] += t.get("collection_seconds") or 0.0
         joined["peak_rss_mb"] += t.get("peak_rss_mb", [])
         joined["cpu_seconds"] += t.get("cpu_seconds", [])
-        for fw, seconds in t.get("import_seconds", {}).items():
-            joined["import_seconds"][fw] = joined["import_seconds"].get(fw, 0.0) + seconds
-        for fw, stats in t.get("compile", {}).items():
-            mine = joined["compile"].setdefault(fw, {})
-            for key, value in stats.items():
-                mine[key] = mine.get(key, 0) + value
+        add_counts(joined["import_seconds"], t.get("import_seconds", {}))
+        add_counts(joined["compile"], t.get("compile", {}))
     return joined
 
 
@@ -265,22 +262,25 @@ def summary(runs: dict[str, dict[str, Any]], ceiling: float | None = None,
 ONE_CORE = 1.05  # cores a one-process run may keep busy for its CPU to count as one core's work
 
 
+def _cores_busy(run: dict[str, Any] | None) -> float | None:
+    """CPU s / wall of a run; None where its CPU is not known."""
+    return run["cpu_seconds"] / run["wall_seconds"] if run and run.get("cpu_seconds") else None
+
+
 def _at_best(serial: dict[str, Any] | None, xdist_cpu: float | None) -> float | None:
     """None where the one process kept more than one core busy: its framework pools then ran threads
     beside it, so its CPU is not the one-thread work an xdist worker (one-thread pools) does."""
-    if serial is None or xdist_cpu is None or not serial.get("cpu_seconds"):
-        return None
-    if serial["cpu_seconds"] > ONE_CORE * serial["wall_seconds"]:
+    busy = _cores_busy(serial)
+    if serial is None or xdist_cpu is None or busy is None or busy > ONE_CORE:
         return None
     second_worker = sum(serial["import_seconds"].values()) + (serial["collection_seconds"] or 0.0)
     return float(serial["wall_seconds"] / ((serial["cpu_seconds"] + xdist_cpu + second_worker) / 2))
 
 
 def _why_no_bound(runs: dict[str, dict[str, Any]], summed: dict[str, Any]) -> str:
-    serial = runs.get("serial-warm", {})
-    cpu, wall = serial.get("cpu_seconds"), serial.get("wall_seconds")
-    if summed["speedup_n2_at_best"] is None and cpu and wall and cpu > ONE_CORE * wall:
-        return f" (one process kept {cpu / wall:.2f} cores busy: its CPU is not one thread's work)"
+    busy = _cores_busy(runs.get("serial-warm"))
+    if summed["speedup_n2_at_best"] is None and busy is not None and busy > ONE_CORE:
+        return f" (one process kept {busy:.2f} cores busy: its CPU is not one thread's work)"
     return ""
 
 
@@ -315,8 +315,7 @@ def table(runs: dict[str, dict[str, Any]], summed: dict[str, Any]) -> list[str]:
     add("CPU s, all processes", lambda r: r.get("cpu_seconds"))
     add("CPU s, xdist controller", lambda r: r.get("controller_cpu_seconds"))
     # Well under 1 per process: this run waited, for a busy host (steal) or for I/O; its round misleads.
-    add("cores busy (CPU s / wall)", lambda r: r["cpu_seconds"] / r["wall_seconds"] if r.get("cpu_seconds")
-        else None, ".2f")
+    add("cores busy (CPU s / wall)", _cores_busy, ".2f")
     add("peak MB, largest process", lambda r: r.get("peak_rss_mb"), ".0f")
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths,

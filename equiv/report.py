@@ -51,6 +51,15 @@ def write_heatmap(path: Path, ratio: Any, layout: str, title: str) -> Path:
     return path
 
 
+def add_counts(into: dict[str, Any], more: dict[str, Any]) -> None:
+    """Add `more`'s numbers into `into`, key by key, through nested dicts (per framework, per figure)."""
+    for key, value in more.items():
+        if isinstance(value, dict):
+            add_counts(into.setdefault(key, {}), value)
+        else:
+            into[key] = into.get(key, 0) + value
+
+
 class Reporter:
     """Collects every item's record on the controlling process (xdist workers send theirs)."""
 
@@ -89,12 +98,8 @@ class Reporter:
         t.setdefault("threads", []).append(timing["threads"])  # per process: its thread pools' size
         t.setdefault("peak_rss_mb", []).append(timing.get("peak_rss_mb"))  # per process, at its end
         t.setdefault("cpu_seconds", []).append(timing.get("cpu_seconds"))  # per process, the controller last
-        for name, seconds in timing["import_seconds"].items():
-            t["import_seconds"][name] = t["import_seconds"].get(name, 0.0) + seconds
-        for name, stats in timing["compile"].items():
-            mine = t["compile"].setdefault(name, {})
-            for key, value in stats.items():
-                mine[key] = mine.get(key, 0) + value
+        add_counts(t["import_seconds"], timing["import_seconds"])
+        add_counts(t["compile"], timing["compile"])
 
     def environment(self) -> dict[str, Any]:
         if self.fixed_environment is not None:

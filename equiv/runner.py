@@ -54,8 +54,7 @@ class Spec:
 
     @property
     def name_suffix(self) -> str:
-        seed = f"-seed{self.seed}" if self.seed_in_id else ""
-        return f"{self.framework}-{self.device}-{self.dtype}-{self.params.id}{seed}"
+        return f"{self.framework}-{self.test_suffix}"
 
 
 @dataclass

@@ -25,6 +25,15 @@ OUTPUTS_KEY = pytest.StashKey[outputs.Store]()
 PENDING_KEY = pytest.StashKey[Counter[tuple[Any, ...]]]()  # tests per oracle key, results per program, to run
 
 
+def results_of(report: Any) -> list[dict[str, Any]]:
+    """The per-framework records a test's call report carries (none on other phases and other tests)."""
+    return list(getattr(report, "equiv_results", ()))
+
+
+def pairwise_of(report: Any) -> list[dict[str, Any]]:
+    return list(getattr(report, "equiv_pairwise", ()))
+
+
 class CaseError(Exception):
     """A case file that cannot be used; the message names the file and what to fix."""
 
@@ -97,6 +106,10 @@ class CaseItem(pytest.Item):
         super().__init__(**kwargs)
         self.specs = specs
         self.known = known or {}  # per framework: the known-defect entries covering it, in file order
+        # The run's records: the call report carries them (results_of), once; user_properties (which
+        # every phase's report copies, and JUnit XML writes) get one short line per framework.
+        self.results: list[dict[str, Any]] = []
+        self.pairwise: list[dict[str, Any]] = []
         # Same group -> same xdist worker (--dist loadgroup): one oracle call for the group's variants.
         self.add_marker(pytest.mark.xdist_group("-".join(map(str, runner.reference_key(specs[0])))))
 
@@ -142,7 +155,8 @@ class CaseItem(pytest.Item):
                 result = runner.Result(spec, outcome="failed", reason=f"{type(e).__name__}: {e}")
             if self._known_defect(spec, result, cfg) is not None:
                 result.outcome = "xfailed"
-            self.user_properties.append(("equiv", result.record(cfg.precision)))
+            self.results.append(result.record(cfg.precision))
+            self.user_properties.append((f"equiv {spec.framework}", result.summary()))
             judged.append((spec, result.outcome, result.reason))
             if result.outputs and spec.variant.expect == "equal":
                 self._pairwise(spec, result, paired)
@@ -203,9 +217,9 @@ class CaseItem(pytest.Item):
         for other, theirs in paired.items():
             pair = compare.pair(*mine, *theirs)
             if pair is not None:
-                self.user_properties.append(("equiv_pairwise", compare.pair_record(
+                self.pairwise.append(compare.pair_record(
                     s.case_name, s.variant.name, s.params.to_json(), s.dtype, s.device, s.seed,
-                    [other, s.framework], pair)))
+                    [other, s.framework], pair))
         paired[s.framework] = mine
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
@@ -216,6 +230,11 @@ class CaseItem(pytest.Item):
         # An error inside a variant: show the frames from runtest down, not pytest's own.
         excinfo.traceback = excinfo.traceback.cut(path=Path(__file__)).filter(excinfo)
         return super().repr_failure(excinfo)
+
+    def attach(self, report: pytest.TestReport) -> None:
+        """Put the records on the call report: xdist sends it to the controller, and Reporter reads it."""
+        report.equiv_results = self.results  # type: ignore[attr-defined]
+        report.equiv_pairwise = self.pairwise  # type: ignore[attr-defined]
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, f"{self.specs[0].case_name}::{self.name}"

@@ -25,7 +25,7 @@ from typing import Any
 from equiv import compare, outputs
 from equiv.config import Config
 from equiv.frameworks import DEVICES, NAMES
-from equiv.report import Reporter, json_safe
+from equiv.report import Reporter, dumps, json_safe
 
 
 class MergeError(Exception):
@@ -203,7 +203,7 @@ def main(argv: list[str]) -> int:
         return 2
     reporter = MergedReporter(merged)
     print("\n".join([*notes, *reporter.terminal_lines()]))
-    for path, text in ((args.out, json.dumps(json_safe(merged), indent=1, allow_nan=False) + "\n"),
+    for path, text in ((args.out, dumps(merged)),
                        (args.markdown, reporter.markdown() if args.markdown else "")):
         if path:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from equiv import defects, frameworks, machine, outputs, runner, shard
-from equiv.collect import CONFIG_KEY, DEFECTS_KEY, DEFINED_KEY, OUTPUTS_KEY, CaseFile
+from equiv.collect import CONFIG_KEY, DEFECTS_KEY, DEFINED_KEY, OUTPUTS_KEY, CaseFile, CaseItem, results_of
 from equiv.config import SELECTIONS, Config, OptionError, from_options
 from equiv.machine import CPU_KERNELS, JAX_MLIR_CONTEXTS
 from equiv.report import Reporter, process_environment
@@ -108,11 +108,19 @@ def _warn_of_framework_keywords(config: pytest.Config) -> None:
             f"To choose frameworks, use --equiv-framework {','.join(named)}."), stacklevel=2)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    if call.when == "call" and isinstance(item, CaseItem):
+        item.attach(report)
+    return report
+
+
 def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
     """A framework crash is its own outcome: counted and listed as an error, not a failed comparison."""
     if report.when != "call" or not report.failed:  # asked of every report the terminal shows
         return None
-    outcomes = {r["outcome"] for k, r in getattr(report, "user_properties", ()) if k == "equiv"}
+    outcomes = {r["outcome"] for r in results_of(report)}
     if "error" in outcomes and "failed" not in outcomes:
         return "error", "E", "ERROR"
     return None

@@ -78,6 +78,15 @@ class Result:
     outputs: dict[str, Array] = field(default_factory=dict, repr=False)
     allowed: dict[str, Array] = field(default_factory=dict, repr=False)  # the bound, per output
 
+    def summary(self) -> str:
+        """One line for JUnit XML's properties: the outcome and the figure the matrix is built on."""
+        parts = [self.outcome]
+        if self.error_ratio is not None:
+            parts.append(f"error_ratio {self.error_ratio:.3g}")
+        if self.known_defect:
+            parts.append(f"known defect {self.known_defect}")
+        return ", ".join(parts)
+
     def record(self, precision: str) -> dict[str, Any]:
         s = self.spec
         return {

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from equiv import frameworks, runner
+from equiv.collect import results_of
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -1289,8 +1290,8 @@ def run_cases(pytester: pytest.Pytester, fws: list[str], dtype: str, *extra: str
     assert not broken, "a case file failed to collect:\n" + "\n".join(r.longreprtext for r in broken)
     items: list[Item] = []
     for rep in reprec.getreports("pytest_runtest_logreport"):
-        records = [r for k, r in rep.user_properties if k == "equiv"]
-        if rep.when != "call" or not records:
+        records = results_of(rep)
+        if not records:
             continue
         for r in records:
             outcome = "failed" if r["outcome"] in ("failed", "error") else r["outcome"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from equiv import frameworks
+from equiv.collect import results_of
 
 pytest_plugins = ["pytester"]
 
@@ -88,6 +89,28 @@ def test_json_report_has_a_record_for_every_item(suite: pytest.Pytester) -> None
     assert {tuple(p["frameworks"]) for p in data["pairwise"]} == {("jax", "torch")}
     table = (suite.path / "m.md").read_text()
     assert "| small_conv |" in table and "jax/cuda" in table
+
+
+def test_records_travel_once_and_junit_gets_a_line_per_framework(suite: pytest.Pytester) -> None:
+    report, junit = suite.path / "r.json", suite.path / "j.xml"
+    result = run(suite, "--equiv-framework", "jax,torch", "--equiv-device", "cpu", "--equiv-dtype", "float32",
+                 f"--equiv-report={report}", f"--junitxml={junit}")
+    result.assert_outcomes(passed=2)
+    reports = result.reprec.getreports("pytest_runtest_logreport")  # type: ignore[attr-defined]
+    carrying = [(r.when, len(results_of(r))) for r in reports if results_of(r)]
+    assert carrying == [("call", 2), ("call", 2)]  # not again on the teardown report
+    text = report.read_text()
+    rows = [line for line in text.splitlines() if '"id": "small_conv::' in line]
+    assert len(rows) == 4 and all(json.loads(row.rstrip(","))["case"] == "small_conv" for row in rows)
+    assert len(json.loads(text)["results"]) == 4  # one line per result, and still one JSON document
+    import xml.etree.ElementTree as ET
+
+    case = ET.parse(junit).getroot().find(".//testcase")
+    assert case is not None
+    props = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert set(props) == {"equiv jax", "equiv torch"}
+    ratio = next(r["error_ratio"] for r in json.loads(text)["results"] if r["framework"] == "jax")
+    assert props["equiv jax"] == f"passed, error_ratio {ratio:.3g}"
 
 
 def test_inputs_depend_on_case_params_and_seed_only(suite: pytest.Pytester) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from equiv import benchmark, machine, merge, outputs, schedule, shard, shards
+from equiv import benchmark, machine, merge, outputs, report, schedule, shard, shards
 from equiv.config import OptionError, seed_list
 
 pytest_plugins = ["pytester"]
@@ -338,6 +338,19 @@ def test_merge_rejects_a_file_that_is_no_report(tmp_path: Path, capsys: Any) -> 
     (tmp_path / "x.json").write_text('{"a": 1}')
     assert merge.main([str(tmp_path / "x.json")]) == 2
     assert "not an equiv report" in capsys.readouterr().err
+
+
+def test_a_report_is_one_json_document_with_a_line_per_row() -> None:
+    doc = {"environment": {"path": Path("/x"), "n": np.int64(3)}, "results": [
+        {"id": "a", "error_ratio": float("inf"), "params": {"k": (3, 3)}, "seconds": {"f": np.float32(0.5)}},
+        {"id": "b", "error_ratio": float("nan"), "params": {}, "seconds": {}}], "pairwise": []}
+    text = report.dumps(doc)
+    assert json.loads(text) == {"environment": {"path": "/x", "n": 3}, "pairwise": [], "results": [
+        {"id": "a", "error_ratio": "inf", "params": {"k": [3, 3]}, "seconds": {"f": 0.5}},
+        {"id": "b", "error_ratio": "nan", "params": {}, "seconds": {}}]}
+    assert [line.strip() for line in text.splitlines() if '"id"' in line] == [
+        '{"id": "a", "error_ratio": "inf", "params": {"k": [3, 3]}, "seconds": {"f": 0.5}},',
+        '{"id": "b", "error_ratio": "nan", "params": {}, "seconds": {}}']
 
 
 def test_outputs_round_trip_any_id(tmp_path: Path) -> None:

@@ -89,6 +89,16 @@ def test_compare_ratio_and_worst_element() -> None:
     assert check([1.0, 2.05], [1.0, 2.0]).ok
 
 
+def test_a_zero_bound_allows_exactly_the_exact_answer() -> None:
+    zero = np.zeros(2)
+    assert compare.compare(np.array([1.0, 2.0]), np.array([1.0, 2.0]), zero, what="x").error_ratio == 0.0
+    c = compare.compare(np.array([1.0, 2.0 + 2.0**-40]), np.array([1.0, 2.0]), zero, what="x")
+    assert c.error_ratio == np.inf and c.mismatches == 1 and not c.ok
+    one = {"out": np.array([1.0, 2.0])}
+    assert compare.pair(one, {"out": zero}, dict(one), {"out": zero}) == (0.0, 0.0)
+    assert compare.pair(one, {"out": zero}, {"out": np.array([1.0, 3.0])}, {"out": zero}) == (1.0, np.inf)
+
+
 @pytest.mark.parametrize(
     ("actual", "expected", "ok"),
     [

@@ -96,12 +96,10 @@ def compare(
     a = actual.astype(np.float64)
     if np.isfinite(a).all() and np.isfinite(expected).all():  # nearly always: half the array passes
         diff = np.abs(a - expected)
-        exact = diff == 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = diff / allowed
-            rel = diff / np.abs(expected)
-        ratio[exact] = 0.0
-        rel[exact] = 0.0
+        inexact = diff != 0  # an exact answer passes a zero bound
+        with np.errstate(divide="ignore"):
+            ratio = np.divide(diff, allowed, out=np.zeros(diff.shape), where=inexact)
+            rel = np.divide(diff, np.abs(expected), out=np.zeros(diff.shape), where=inexact)
         stray = None
     else:
         same_nonfinite = (np.isnan(a) & np.isnan(expected)) | (np.isinf(expected) & (a == expected))
@@ -166,9 +164,8 @@ def pair(
         x, y = a[n].astype(np.float64), b[n].astype(np.float64)
         if np.isfinite(x).all() and np.isfinite(y).all():
             diff = np.abs(x - y)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = diff / (a_allowed[n] + b_allowed[n])
-            ratio[diff == 0] = 0.0
+            with np.errstate(divide="ignore"):
+                ratio = np.divide(diff, a_allowed[n] + b_allowed[n], out=np.zeros(diff.shape), where=diff != 0)
         else:
             # The same inf (a float16 overflow in both) or NaN in both places agrees: no difference.
             same = (x == y) | (np.isnan(x) & np.isnan(y))

@@ -22,7 +22,9 @@ Each round also measures the machine's own ceiling for two processes: a pure-Pyt
 at once, alone again. Two cores that share a physical core, or a busy host, give well under 2x, and
 no -n 2 run can beat that. With serial-warm and n2 both run, it also measures pytest's and xdist's
 own cost for as many no-op tests, one process and -n 2, and prints the best -n 2 could do here: one
-process's CPU plus that xdist cost plus a second worker's start, over two fully used cores.
+process's CPU plus that xdist cost plus a second worker's start, over two fully used cores; and the
+lowest overhead ratio one process could have: the frameworks, the oracle, the comparisons, collection
+and pytest's own wall for that many no-op tests, with nothing else.
 """
 
 from __future__ import annotations
@@ -209,10 +211,10 @@ def _children_cpu() -> float | None:
 
 
 def summary_of_rounds(rounds: list[dict[str, dict[str, Any]]], ceilings: list[float | None] | None = None,
-                      xdist_cpu: float | None = None) -> dict[str, Any]:
+                      xdist_cpu: float | None = None, pytest_wall: float | None = None) -> dict[str, Any]:
     """Each figure's median over the rounds, each taken within one round: runs next to each other see
     the same machine, while its speed drifts by a quarter between minutes on a shared one."""
-    each = [summary(runs, ceiling, xdist_cpu)
+    each = [summary(runs, ceiling, xdist_cpu, pytest_wall)
             for runs, ceiling in zip(rounds, ceilings or [None] * len(rounds), strict=True)]
     return {key: _median([s[key] for s in each if s[key] is not None]) for key in each[0]}
 
@@ -234,10 +236,13 @@ def _median(values: list[float]) -> float | None:
 
 
 def summary(runs: dict[str, dict[str, Any]], ceiling: float | None = None,
-            xdist_cpu: float | None = None) -> dict[str, Any]:
+            xdist_cpu: float | None = None, pytest_wall: float | None = None) -> dict[str, Any]:
     """Speed-ups, JAX's warm share, and what -n 2 could reach at best: one warm process's CPU plus
     xdist's own CPU for as many items (`xdist_cpu`, from pytest_floor) plus a second worker's imports
-    and collection, spread over two cores that both work all the time."""
+    and collection, spread over two cores that both work all the time. And the lowest overhead ratio
+    one process could have: its framework calls and imports, the oracle, the comparisons and case
+    collection it must make, and pytest's own wall for as many no-op tests (`pytest_wall`, with
+    pytest's start and exit), nothing else."""
     def wall(name: str) -> float | None:
         return runs[name]["wall_seconds"] if name in runs else None
 
@@ -256,7 +261,16 @@ def summary(runs: dict[str, dict[str, Any]], ceiling: float | None = None,
         "two_process_ceiling": ceiling,
         "speedup_n2_of_ceiling": ratio(ratio(wall("serial-warm"), wall("n2")), ceiling),
         "speedup_n2_at_best": _at_best(runs.get("serial-warm"), xdist_cpu),
+        "overhead_ratio_at_best": _overhead_at_best(runs.get("serial-warm"), pytest_wall),
     }
+
+
+def _overhead_at_best(serial: dict[str, Any] | None, pytest_wall: float | None) -> float | None:
+    if serial is None or pytest_wall is None:
+        return None
+    inside = serial["framework_seconds_total"] + sum(serial["import_seconds"].values())
+    needed = serial["oracle_seconds"] + serial["compare_seconds"] + (serial["collection_seconds"] or 0.0)
+    return float((inside + needed + pytest_wall) / inside) if inside else None
 
 
 ONE_CORE = 1.05  # cores a one-process run may keep busy for its CPU to count as one core's work
@@ -330,7 +344,10 @@ def table(runs: dict[str, dict[str, Any]], summed: dict[str, Any]) -> list[str]:
               f"two processes on this machine do {f(summed['two_process_ceiling'], '.2f')}x the work of one "
               f"(a pure-Python loop); -n 2 reached {f(summed['speedup_n2_of_ceiling'], '.2f')} of that",
               f"-n 2 at best, with xdist's own cost for these items: "
-              f"{f(summed['speedup_n2_at_best'], '.2f')}x{_why_no_bound(runs, summed)}"]
+              f"{f(summed['speedup_n2_at_best'], '.2f')}x{_why_no_bound(runs, summed)}",
+              f"overhead ratio of one process at best, had it spent nothing beyond the frameworks, the "
+              f"oracle, the comparisons, collection and pytest's own cost for as many no-op tests: "
+              f"{f(summed['overhead_ratio_at_best'], '.2f')}"]
     return lines
 
 
@@ -387,7 +404,8 @@ def main(argv: list[str]) -> int:
     xdist_cpu = None
     if floor and floor["n2"]["cpu_seconds"] is not None:
         xdist_cpu = floor["n2"]["cpu_seconds"] - floor["serial"]["cpu_seconds"]
-    summed = summary_of_rounds(rounds, [c["ceiling"] for c in ceilings], xdist_cpu)
+    summed = summary_of_rounds(rounds, [c["ceiling"] for c in ceilings], xdist_cpu,
+                               floor["serial"]["wall_seconds"] if floor else None)
     lines = table(runs, summed)
     print("\n".join(lines))
     machine = _machine()

@@ -450,7 +450,7 @@ def test_benchmark_figures_from_a_report() -> None:
     assert benchmark.summary(runs) == {"speedup_n2": 1.6, "speedup_nauto": None, "speedup_n2_cold": None,
                                       "jax_warm_share": 3.0 / 9.0, "two_process_ceiling": None,
                                       "speedup_n2_of_ceiling": None, "speedup_n2_at_best": None,
-                                      "speedup_shards2": None}
+                                      "speedup_shards2": None, "overhead_ratio_at_best": None}
     assert benchmark.summary(runs, ceiling=1.6)["speedup_n2_of_ceiling"] == pytest.approx(1.0)
     # One warm process: 20 s wall, 19 CPU s; xdist costs 6 CPU s more; a second worker imports (2 s)
     # and collects (0.3 s): two busy cores need (19 + 6 + 2.3) / 2 s at least.
@@ -460,9 +460,15 @@ def test_benchmark_figures_from_a_report() -> None:
     # 22 CPU s in 20 s: its pools' threads worked beside it, so its CPU bounds nothing.
     summed = benchmark.summary(runs, xdist_cpu=6.0)
     assert summed["speedup_n2_at_best"] is None
-    assert "kept 1.10 cores busy" in benchmark.table(runs, summed)[-1]
+    assert "kept 1.10 cores busy" in benchmark.table(runs, summed)[-2]
     lines = benchmark.table(runs, benchmark.summary(runs))
     assert any(line.startswith("overhead ratio") for line in lines)
+    assert lines[-1].endswith("no-op tests: -")  # no floor measured, no bound
+    serial = runs["serial-warm"]
+    inside = serial["framework_seconds_total"] + sum(serial["import_seconds"].values())
+    needed = serial["oracle_seconds"] + serial["compare_seconds"] + serial["collection_seconds"]
+    floor = benchmark.summary(runs, pytest_wall=1.5)["overhead_ratio_at_best"]
+    assert floor == pytest.approx((inside + needed + 1.5) / inside) and 1 < floor < serial["overhead_ratio"]
     busy = [line.split()[-3:] for line in lines if line.startswith("cores busy")]
     assert busy == [["0.73", "1.10", "1.76"]]  # 22 CPU s over 30, 20 and 12.5 s of wall
 

@@ -164,8 +164,9 @@ def pair(
         x, y = a[n].astype(np.float64), b[n].astype(np.float64)
         if np.isfinite(x).all() and np.isfinite(y).all():
             diff = np.abs(x - y)
+            bound = a_allowed[n] + b_allowed[n]
             with np.errstate(divide="ignore"):
-                ratio = np.divide(diff, a_allowed[n] + b_allowed[n], out=np.zeros(diff.shape), where=diff != 0)
+                ratio = np.divide(diff, bound, out=np.zeros(diff.shape), where=diff != 0)
         else:
             # The same inf (a float16 overflow in both) or NaN in both places agrees: no difference.
             same = (x == y) | (np.isnan(x) & np.isnan(y))

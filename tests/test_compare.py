@@ -97,9 +97,10 @@ def test_a_zero_bound_allows_exactly_the_exact_answer() -> None:
     one = {"out": np.array([1.0, 2.0])}
     assert compare.pair(one, {"out": zero}, dict(one), {"out": zero}) == (0.0, 0.0)
     assert compare.pair(one, {"out": zero}, {"out": np.array([1.0, 3.0])}, {"out": zero}) == (1.0, np.inf)
-    scalar = compare.compare(np.array(3.0), np.array(3.0), np.array(0.0), what="a count")  # 0-d outputs
-    assert scalar.ok and compare.compare(np.array(4.0), np.array(3.0), np.array(0.5), what="").error_ratio == 2
-    assert compare.pair({"n": np.array(3.0)}, {"n": np.array(0.0)}, {"n": np.array(3.0)}, {"n": np.array(0.0)}) == (0, 0)
+    three, none = np.array(3.0), np.array(0.0)  # 0-d outputs (a parameter count)
+    assert compare.compare(three, three, none, what="a count").ok
+    assert compare.compare(np.array(4.0), three, np.array(0.5), what="a count").error_ratio == 2
+    assert compare.pair({"n": three}, {"n": none}, {"n": three}, {"n": none}) == (0, 0)
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import sys
 import traceback
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -84,17 +85,19 @@ class CaseFile(pytest.File):
             for dt in case.dtypes for p in points if v.applies(p.at(dt))
         }
         known_defects = self.config.stash[DEFECTS_KEY]
-        combos = itertools.product(case.variants, cfg.devices, cfg.dtypes, points, cfg.seeds)
-        for variant, device, dtype, point, seed in combos:
+        inputs = itertools.product(case.variants, cfg.devices, cfg.dtypes, points)  # seeds: innermost
+        for variant, device, dtype, point in inputs:
             p = point.at(dtype)
             fws = [fw for fw in cfg.frameworks if fw in variant.frameworks]
             if not fws or dtype not in case.dtypes or not variant.applies(p):
                 continue
-            specs = tuple(runner.Spec(self.path.stem, case, variant, fw, device, dtype, p, seed,
-                                      seed_in_id=len(cfg.seeds) > 1) for fw in fws)
-            known = {s.framework: defects.find(known_defects, s.base_id, s.framework, device) for s in specs}
-            yield CaseItem.from_parent(self, name=f"{variant.name}[{specs[0].test_suffix}]", specs=specs,
-                                       known=known)
+            unseeded = [runner.Spec(self.path.stem, case, variant, fw, device, dtype, p) for fw in fws]
+            # Known-defect patterns name ids without the seed: matched once for every seed.
+            known = {s.framework: defects.find(known_defects, s.id, s.framework, device) for s in unseeded}
+            for seed in cfg.seeds:
+                specs = tuple(replace(s, seed=seed, seed_in_id=len(cfg.seeds) > 1) for s in unseeded)
+                yield CaseItem.from_parent(self, name=f"{variant.name}[{specs[0].test_suffix}]", specs=specs,
+                                           known=known)
 
 
 class CaseItem(pytest.Item):

@@ -8,7 +8,7 @@ import re
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +40,6 @@ class Spec:
     @property
     def id(self) -> str:
         return f"{self.case_name}::{self.variant.name}[{self.name_suffix}]"
-
-    @property
-    def base_id(self) -> str:
-        """The id without the seed: what known-defect patterns name."""
-        return self.id if not self.seed_in_id else replace(self, seed_in_id=False).id
 
     @property
     def test_suffix(self) -> str:

@@ -96,6 +96,15 @@ def test_a_known_defect_that_shows_its_symptom_is_xfailed(suite: pytest.Pytester
     assert record["outcome"] == "xfailed" and record["known_defect"] == "planted"
 
 
+def test_a_known_defect_applies_to_every_seed_of_the_id_it_names(suite: pytest.Pytester) -> None:
+    # Patterns name ids without a seed; a many-seed session's ids end in -seedN.
+    exact = defect(items="small::crashes[jax-cpu-float64-channels_last-L6]")
+    (suite.path / "cases" / "known_defects.toml").write_text(exact)
+    result = run(suite, "--equiv-framework", "jax", "--equiv-seed", "1-2", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["cases/small.py::crashes[cpu-float64-channels_last-L6-seed2]"])
+    run(suite, "--equiv-framework", "jax", "--equiv-seed", "1-2").assert_outcomes(passed=2, xfailed=2)
+
+
 def test_an_items_outcome_comes_from_every_framework_it_ran(
         suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     """One item runs jax and torch on one input: jax's known defect xfails it only while torch passes."""

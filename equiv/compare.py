@@ -162,9 +162,9 @@ def pair(
     diff_max, ratio_max = 0.0, 0.0
     for n in a:
         x, y = a[n].astype(np.float64), b[n].astype(np.float64)
+        bound = a_allowed[n] + b_allowed[n]
         if np.isfinite(x).all() and np.isfinite(y).all():
             diff = np.abs(x - y)
-            bound = a_allowed[n] + b_allowed[n]
             with np.errstate(divide="ignore"):
                 ratio = np.divide(diff, bound, out=np.zeros(diff.shape), where=diff != 0)
         else:
@@ -172,7 +172,7 @@ def pair(
             same = (x == y) | (np.isnan(x) & np.isnan(y))
             with np.errstate(divide="ignore", invalid="ignore"):
                 diff = np.where(same, 0.0, np.abs(x - y))
-                ratio = np.where(diff == 0, 0.0, diff / (a_allowed[n] + b_allowed[n]))
+                ratio = np.where(diff == 0, 0.0, diff / bound)
             ratio = np.nan_to_num(ratio, nan=np.inf)
         diff_max = max(diff_max, float(np.max(diff, initial=0.0)))
         ratio_max = max(ratio_max, float(ratio.max(initial=0.0)))

@@ -259,10 +259,8 @@ def _cell(counts: dict[str, int]) -> str:
 def json_safe(value: Any) -> Any:
     """NaN/Inf are not JSON: write them as strings so the report stays loadable."""
     kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:  # most of a record: no copy
+    if kind is str or kind is int or kind is bool or value is None:  # most of a record: no checks
         return value
-    if kind is dict:
-        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (float, np.floating)):
         f = float(value)
         return f if math.isfinite(f) else str(f)
@@ -281,8 +279,8 @@ ROWS = ("results", "pairwise")
 
 
 def dumps(doc: dict[str, Any]) -> str:
-    """A report as JSON: each result and pairwise row on a line of its own (grep finds one whole, and
-    writing 10,000 rows indented took half a second), the rest indented."""
+    """A report as JSON: each result and pairwise row on a line of its own (grep finds one whole), the
+    rest indented."""
     parts = []
     for key, value in doc.items():
         if key in ROWS and isinstance(value, list) and value:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -103,8 +104,6 @@ def test_records_travel_once_and_junit_gets_a_line_per_framework(suite: pytest.P
     rows = [line for line in text.splitlines() if '"id": "small_conv::' in line]
     assert len(rows) == 4 and all(json.loads(row.rstrip(","))["case"] == "small_conv" for row in rows)
     assert len(json.loads(text)["results"]) == 4  # one line per result, and still one JSON document
-    import xml.etree.ElementTree as ET
-
     case = ET.parse(junit).getroot().find(".//testcase")
     assert case is not None
     props = {p.get("name"): p.get("value") for p in case.iter("property")}

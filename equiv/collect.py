@@ -8,7 +8,7 @@ import itertools
 import sys
 import traceback
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,12 @@ def results_of(report: Any) -> list[dict[str, Any]]:
 
 def pairwise_of(report: Any) -> list[dict[str, Any]]:
     return list(getattr(report, "equiv_pairwise", ()))
+
+
+def only_crashes(outcomes: Iterable[str]) -> bool:
+    """A test whose failed results are all framework crashes counts as an error, not a failure."""
+    bad = [o for o in outcomes if o in ("failed", "error")]
+    return bool(bad) and all(o == "error" for o in bad)
 
 
 class CaseError(Exception):
@@ -113,7 +119,8 @@ class CaseItem(pytest.Item):
         # every phase's report copies, and JUnit XML writes) get one short line per framework.
         self.results: list[dict[str, Any]] = []
         self.pairwise: list[dict[str, Any]] = []
-        # Same group -> same xdist worker (--dist loadgroup): one oracle call for the group's variants.
+        # Same group -> same shard (shard.group_of), and same worker under xdist's own loadgroup: one
+        # oracle call for the group's variants. (equiv's scheduler reads the group off the id.)
         self.add_marker(pytest.mark.xdist_group("-".join(map(str, runner.reference_key(specs[0])))))
 
     def runtest(self) -> None:
@@ -178,8 +185,7 @@ class CaseItem(pytest.Item):
             text = "\n".join(f"{s.id}\n{r}" for s, r in bad)
             others = [f"{s.framework} {o}" for s, o, _ in judged if o not in ("failed", "error")]
             text += f"\n({', '.join(others)})" if others else ""
-            crashed = all(o == "error" for _, o, _ in judged if o in ("failed", "error"))
-            raise (FrameworkError if crashed else CaseFailure)(text)
+            raise (FrameworkError if only_crashes(o for _, o, _ in judged) else CaseFailure)(text)
         known = [(s, r) for s, o, r in judged if o == "xfailed"]
         if known:
             pytest.xfail("\n".join(f"{s.id}\n{r}" for s, r in known))

@@ -14,7 +14,16 @@ from typing import Any
 import pytest
 
 from equiv import defects, frameworks, machine, outputs, runner, shard
-from equiv.collect import CONFIG_KEY, DEFECTS_KEY, DEFINED_KEY, OUTPUTS_KEY, CaseFile, CaseItem, results_of
+from equiv.collect import (
+    CONFIG_KEY,
+    DEFECTS_KEY,
+    DEFINED_KEY,
+    OUTPUTS_KEY,
+    CaseFile,
+    CaseItem,
+    only_crashes,
+    results_of,
+)
 from equiv.config import SELECTIONS, Config, OptionError, from_options
 from equiv.machine import CPU_KERNELS, JAX_MLIR_CONTEXTS
 from equiv.report import Reporter, process_environment
@@ -120,8 +129,7 @@ def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] 
     """A framework crash is its own outcome: counted and listed as an error, not a failed comparison."""
     if report.when != "call" or not report.failed:  # asked of every report the terminal shows
         return None
-    outcomes = {r["outcome"] for r in results_of(report)}
-    if "error" in outcomes and "failed" not in outcomes:
+    if only_crashes(r["outcome"] for r in results_of(report)):
         return "error", "E", "ERROR"
     return None
 

@@ -54,7 +54,7 @@ class Spec:
 
 @dataclass
 class Result:
-    """What the JSON report records for every item, skipped ones included."""
+    """What the JSON report records for every result, skipped ones included."""
 
     spec: Spec
     outcome: str = "passed"  # passed | failed | error | skipped | xfailed (a known defect observed)

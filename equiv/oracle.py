@@ -55,9 +55,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from itertools import product
 from types import EllipsisType
-from typing import NamedTuple, TypeGuard
+from typing import NamedTuple, Protocol, TypeGuard
 
 import numpy as np
 import numpy.typing as npt
@@ -360,6 +361,83 @@ def pool_output_shape(
 
 
 # --------------------------------------------------------------------------
+# Accumulation sites: every sum the oracle computes, named for the kernel that
+# computes it in a framework.  Outside an error model each is the plain
+# float64 sum below.  A known-defect entry (cases/known_defects.toml) may swap
+# one site's sum for an emulation of a defective kernel (equiv.emulation),
+# and the case's oracle is then recomputed: that is how a defect's symptom is
+# stated as a wrong answer the framework must reproduce, not as a label.
+# --------------------------------------------------------------------------
+
+SITES = (
+    "conv",  # forward conv: sum over (C/groups, *kernel) per output
+    "depthwise_conv",  # a conv with one input channel per group: sum over the kernel taps
+    "conv_input_grad",  # dx: the contraction over output channels, then the taps' scatter
+    "conv_weight_grad",  # dw: the sum over batch (outer) and positions (inner)
+    "conv_bias_grad",  # db: the sum over batch and positions
+    "conv_transpose",  # the contraction over input channels, then the taps' scatter
+    "dense",  # the sum over input features
+    "avg_pool",  # the window's sum, before the division
+    "global_avg_pool",  # the sum over every spatial position, before the division
+)
+
+
+class Accumulation(Protocol):
+    """How one site sums while an error model replaces it (see equiv.emulation)."""
+
+    site: str
+
+    def sum(self, terms: Array, axes: tuple[int, ...]) -> Array:
+        """Sum `terms` over `axes`, outermost first, in the order the emulated kernel does."""
+        ...
+
+    def scatter_add(self, acc: Array, terms: Array) -> Array:
+        """acc + terms for one tap of a scatter, as the emulated kernel adds it."""
+        ...
+
+
+_EMULATED: ContextVar[Accumulation | None] = ContextVar("equiv_oracle_emulated", default=None)
+
+
+def emulating(model: Accumulation) -> object:
+    """Set `model` as the sum of its site until the returned token is passed to `restore`."""
+    if model.site not in SITES:
+        raise ValueError(f"emulating: unknown site {model.site!r}; sites are {', '.join(SITES)}")
+    return _EMULATED.set(model)
+
+
+def restore(token: object) -> None:
+    _EMULATED.reset(token)  # type: ignore[arg-type]
+
+
+def _model(site: str) -> Accumulation | None:
+    model = _EMULATED.get()
+    return model if model is not None and model.site == site else None
+
+
+def _sum(site: str, terms: Array, axes: tuple[int, ...]) -> Array:
+    model = _model(site)
+    if model is None:
+        out: Array = terms.sum(axis=axes)
+        return out
+    return model.sum(terms, tuple(a % terms.ndim for a in axes))
+
+
+def _contract(site: str, a: Array, b: Array, split: tuple[int, int] | None = None) -> Array:
+    """a (..., M, K) @ b (..., K, N).  Under an error model the K products are summed by it;
+    `split` = (outer, inner) names K's structure (batch, positions) for models that need it."""
+    model = _model(site)
+    if model is None:
+        out: Array = np.matmul(a, b)
+        return out
+    terms = a[..., :, :, None] * b[..., None, :, :]  # (..., M, K, N)
+    if split is None:
+        return model.sum(terms, (terms.ndim - 2,))
+    terms = terms.reshape(*terms.shape[:-2], *split, terms.shape[-1])
+    return model.sum(terms, (terms.ndim - 3, terms.ndim - 2))
+
+
+# --------------------------------------------------------------------------
 # Windowing: sliding windows (im2col) and their adjoint (tap scatter)
 # --------------------------------------------------------------------------
 
@@ -408,7 +486,7 @@ def _im2col(
 
 
 def _scatter_taps(
-    contrib: Array, full: Sequence[int], stride: Sequence[int], dilation: Sequence[int]
+    contrib: Array, full: Sequence[int], stride: Sequence[int], dilation: Sequence[int], site: str = ""
 ) -> Array:
     """Adjoint of _windows: y[n, c, i*s + j*d] += contrib[n, c, i, j].
 
@@ -419,13 +497,17 @@ def _scatter_taps(
     positions = contrib.shape[2 : 2 + nd]
     kernel = contrib.shape[2 + nd :]
     y = np.zeros(contrib.shape[:2] + tuple(full), dtype=np.float64)
+    model = _model(site)
     for tap in product(*(range(k) for k in kernel)):
         index = (slice(None), slice(None)) + tuple(
             slice(j * d, j * d + (p - 1) * s + 1, s)
             for j, d, p, s in zip(tap, dilation, positions, stride, strict=True)
         )
         tap_index: tuple[EllipsisType | int, ...] = (Ellipsis, *tap)
-        y[index] += contrib[tap_index]
+        if model is None:
+            y[index] += contrib[tap_index]
+        else:
+            y[index] = model.scatter_add(y[index], contrib[tap_index])
     return y
 
 
@@ -507,7 +589,8 @@ def conv(
     wm = geo.w.reshape(g, o // g, cg * math.prod(kernel)).transpose(0, 2, 1)
     # matmul batches over groups and hands each group to BLAS; einsum would
     # not use BLAS with a batch index shared by both operands.
-    y = np.matmul(cols, wm).reshape(g, n, *geo.out, o // g)
+    site = "depthwise_conv" if cg == 1 and g > 1 else "conv"
+    y = _contract(site, cols, wm).reshape(g, n, *geo.out, o // g)
     nd = len(kernel)
     y = y.transpose(1, 0, nd + 2, *range(2, nd + 2)).reshape(n, o, *geo.out)
     if bias is not None:
@@ -552,15 +635,17 @@ def conv_vjp(
         gcf.reshape(n, gr, o // gr, *geo.out).transpose(1, 0, *range(3, 3 + nd), 2).reshape(gr, npos, o // gr)
     )
     wm = wc.reshape(gr, o // gr, cg * math.prod(kernel))
-    dw = np.matmul(gm.transpose(0, 2, 1), cols).reshape(o, cg, *kernel)
-    dcols = np.matmul(gm, wm).reshape(gr, n, *geo.out, cg, *kernel)
+    positions = math.prod(geo.out)
+    dw = _contract("conv_weight_grad", gm.transpose(0, 2, 1), cols, split=(n, positions))
+    dw = dw.reshape(o, cg, *kernel)
+    dcols = _contract("conv_input_grad", gm, wm).reshape(gr, n, *geo.out, cg, *kernel)
     # (G, N, *out, Cg, *k) -> (N, G, Cg, *out, *k) -> (N, C, *out, *k)
     dcols = dcols.transpose(1, 0, nd + 2, *range(2, nd + 2), *range(nd + 3, 2 * nd + 3)).reshape(
         n, c, *geo.out, *kernel
     )
-    dxp = _scatter_taps(dcols, xp.shape[2:], geo.stride, geo.dilation)
+    dxp = _scatter_taps(dcols, xp.shape[2:], geo.stride, geo.dilation, "conv_input_grad")
     dx = _crop(dxp, geo.pads)
-    db = gcf.sum(axis=(0, *range(2, nd + 2)))
+    db = _sum("conv_bias_grad", np.moveaxis(gcf, 1, -1), tuple(range(nd + 1)))
     return _output_layout(dx, layout), _weight_layout(dw, layout), db
 
 
@@ -659,13 +744,13 @@ def conv_transpose(
     )
     wm = wc.reshape(gr, cig, cog * math.prod(kernel))
     contrib = (
-        np.matmul(xm, wm)
+        _contract("conv_transpose", xm, wm)
         .reshape(gr, n, *spatial, cog, *kernel)
         .transpose(1, 0, nd + 2, *range(2, nd + 2), *range(nd + 3, 2 * nd + 3))
         .reshape(n, cout, *spatial, *kernel)
     )
     extent = [max(start + length, f) for (start, length), f in zip(crops, full, strict=True)]
-    y = _scatter_taps(contrib, extent, s, d)
+    y = _scatter_taps(contrib, extent, s, d, "conv_transpose")
     y = y[(slice(None), slice(None)) + tuple(slice(start, start + length) for start, length in crops)]
     if bias is not None:
         y = y + bias.reshape(cout, *([1] * nd))
@@ -686,7 +771,7 @@ def dense(x: npt.ArrayLike, w: npt.ArrayLike, b: npt.ArrayLike | None = None) ->
             f"{wa.shape[0]} (w.shape={wa.shape})"
         )
     bias = _bias("dense", b, wa.shape[1])
-    y: Array = np.matmul(xa, wa)
+    y = _contract("dense", xa, wa)
     return y if bias is None else y + bias
 
 
@@ -822,7 +907,7 @@ def avg_pool(
     nd = len(spatial)
     pads = [(pb, pa + e) for (pb, pa), e in zip(geo.pads, geo.extra, strict=True)]
     taps = tuple(range(2 + nd, 2 + 2 * nd))
-    sums = _windows(_pad(xc, pads), geo.window, geo.stride, geo.dilation, geo.out).sum(axis=taps)
+    sums = _sum("avg_pool", _windows(_pad(xc, pads), geo.window, geo.stride, geo.dilation, geo.out), taps)
     # The divisor is the window sum of a 0/1 mask of the cells that count.
     mask = np.zeros((1, 1, *(L + pb + pa for L, (pb, pa) in zip(spatial, pads, strict=True))))
     counted = (
@@ -853,8 +938,8 @@ def _global_axes(fn: str, x: npt.ArrayLike, layout: str) -> tuple[Array, tuple[i
 def global_avg_pool(x: npt.ArrayLike, *, layout: str = "channels_first", keepdims: bool = False) -> Array:
     """Mean over all spatial axes (kept as size 1 with keepdims)."""
     xa, axes = _global_axes("global_avg_pool", x, layout)
-    y: Array = xa.mean(axis=axes, keepdims=keepdims)
-    return y
+    y = _sum("global_avg_pool", xa, axes) / math.prod(xa.shape[a] for a in axes)
+    return np.expand_dims(y, axes) if keepdims else y
 
 
 def global_max_pool(x: npt.ArrayLike, *, layout: str = "channels_first", keepdims: bool = False) -> Array:

@@ -1,0 +1,110 @@
+"""Error models: NumPy emulations of kernels that do not accumulate in float32.
+
+A known defect of the accumulation kind (`model = "..."` in cases/known_defects.toml) states what
+the defective kernel computes. Each model below is one way of summing in a half dtype, measured to
+reproduce a real kernel bit for bit on the inputs of `cases/half_precision_accumulation.py` (the
+entry that names it says which). An entry swaps the oracle's sum at one site (`equiv.oracle.SITES`)
+for its model and recomputes the case's own oracle; a result shows the defect when each output that
+failed its bound lies within the same derived bound of that recomputed answer.
+
+Every addition of a model is computed in float32 and rounded to the half dtype, as the kernels do
+(a product of two half values is exact in float32).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import ml_dtypes
+import numpy as np
+import numpy.typing as npt
+
+from equiv import oracle
+
+Array = npt.NDArray[np.float64]
+
+_STORAGE: dict[str, Any] = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32}
+
+
+def rounded(a: npt.ArrayLike, dtype: str) -> Array:
+    """a rounded to `dtype` (round to nearest even), back in float64."""
+    return np.asarray(a, dtype=np.float64).astype(_STORAGE[dtype]).astype(np.float64)
+
+
+def add(acc: Array, terms: Array, dtype: str) -> Array:
+    """One addition as a half-precision kernel does it: in float32, the sum rounded to `dtype`."""
+    return rounded(rounded(acc + terms, "float32"), dtype)
+
+
+def _fold(terms: Array, axes: tuple[int, ...], step: Callable[[Array, Array], Array]) -> Array:
+    """acc = step(acc, term) over the terms along `axes`, row-major, from zeros."""
+    moved = np.moveaxis(terms, axes, tuple(range(len(axes))))
+    flat = moved.reshape(-1, *moved.shape[len(axes):])
+    acc = np.zeros(flat.shape[1:])
+    for term in flat:
+        acc = step(acc, term)
+    return acc
+
+
+def sequential(terms: Array, axes: tuple[int, ...], dtype: str) -> Array:
+    """Sum over `axes` one term at a time (row-major over them), each partial sum rounded to `dtype`."""
+    return _fold(terms, axes, lambda acc, term: add(acc, term, dtype))
+
+
+def float32_sums(terms: Array, axes: tuple[int, ...]) -> Array:
+    """Sum over `axes` in float32, one term at a time."""
+    return _fold(terms, axes, lambda acc, term: rounded(acc + term, "float32"))
+
+
+def float32_then_rounded(terms: Array, axes: tuple[int, ...], dtype: str) -> Array:
+    """Sum in float32, round the total once to `dtype`."""
+    return rounded(float32_sums(terms, axes), dtype)
+
+
+def per_outer(terms: Array, axes: tuple[int, ...], dtype: str) -> Array:
+    """Sum the innermost of `axes` in float32; add those sums over the outer axes in `dtype`.
+
+    ATen's slow conv backward: one float32 GEMM per batch sample, each added to the weight
+    gradient stored in the half dtype."""
+    inner = float32_sums(terms, axes[-1:])
+    outer = tuple(a if a < axes[-1] else a - 1 for a in axes[:-1])
+    return sequential(inner, outer, dtype) if outer else rounded(inner, dtype)
+
+
+@dataclass(frozen=True)
+class Model:
+    """One site's sum in one order, for one half dtype: what `oracle.emulating` takes."""
+
+    site: str
+    order: str
+    dtype: str
+
+    def sum(self, terms: Array, axes: tuple[int, ...]) -> Array:
+        return ORDERS[self.order][0](terms, axes, self.dtype)
+
+    def scatter_add(self, acc: Array, terms: Array) -> Array:
+        return add(acc, terms, self.dtype)
+
+
+# order -> (how a site's sum is done, what it is, in one line). Every model adds a scatter's taps
+# (a transposed conv's and an input gradient's) one at a time in the half dtype.
+ORDERS: dict[str, tuple[Callable[[Array, tuple[int, ...], str], Array], str]] = {
+    "sequential": (sequential, "each partial sum rounded to the half dtype, terms in row-major order"),
+    "per_outer": (per_outer, "float32 sums over the inner axis (positions), added over the outer "
+                             "(batch) in the half dtype"),
+    "col2im": (float32_then_rounded, "the contraction in float32 and rounded once (im2col GEMM); "
+                                     "the kernel taps' scatter in the half dtype, tap by tap"),
+}
+
+
+@contextmanager
+def emulating(model: Model) -> Any:
+    """Within the block, the oracle's sum at `model.site` is the model's."""
+    token = oracle.emulating(model)
+    try:
+        yield
+    finally:
+        oracle.restore(token)

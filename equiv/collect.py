@@ -99,7 +99,7 @@ class CaseFile(pytest.File):
                 continue
             unseeded = [runner.Spec(self.path.stem, case, variant, fw, device, dtype, p) for fw in fws]
             # Known-defect patterns name ids without the seed: matched once for every seed.
-            known = {s.framework: defects.find(known_defects, s.id, s.framework, device) for s in unseeded}
+            known = {s.framework: defects.find(known_defects, s.id, s.framework, device, dtype) for s in unseeded}
             for seed in cfg.seeds:
                 specs = tuple(replace(s, seed=seed, seed_in_id=len(cfg.seeds) > 1) for s in unseeded)
                 yield CaseItem.from_parent(self, name=f"{variant.name}[{specs[0].test_suffix}]", specs=specs,
@@ -159,12 +159,11 @@ class CaseItem(pytest.Item):
         paired: dict[str, tuple[Any, Any]] = {}  # framework -> (outputs, bounds), for the pairwise table
         for spec in self.specs:
             try:
-                result = runner.run(spec, cfg)
+                result = runner.run(spec, cfg, self.known.get(spec.framework, ()))
             except Exception as e:  # an error in the case itself: recorded, then its traceback is shown
                 crash = crash or e
                 result = runner.Result(spec, outcome="failed", reason=f"{type(e).__name__}: {e}")
-            if self._known_defect(spec, result, cfg) is not None:
-                result.outcome = "xfailed"
+            self._known_defect(spec, result, cfg)
             self.results.append(result.record(cfg.precision))
             self.user_properties.append((f"equiv {spec.framework}", result.summary()))
             judged.append((spec, result.outcome, result.reason))
@@ -192,33 +191,36 @@ class CaseItem(pytest.Item):
         if all(o == "skipped" for _, o, _ in judged):
             pytest.skip("; ".join(f"{s.framework}: {r}" for s, _, r in judged))
 
-    def _known_defect(self, s: runner.Spec, result: runner.Result, cfg: Config) -> defects.Defect | None:
-        """Apply a matching known-defect entry: xfail when its symptom shows, strict failure when not."""
+    def _known_defect(self, s: runner.Spec, result: runner.Result, cfg: Config) -> None:
+        """Apply the known-defect entries covering this result. The runner already xfailed a result
+        whose failed outputs show an error model's or a band's symptom; here a declared crash is
+        xfailed, and an item that must show a defect and passed fails ("no longer reproduces")."""
         known = self.known.get(s.framework, ())
         if not known or result.outcome == "skipped":
-            return None
+            return
+        result.covered_by = [d.id for d in known]
         version = frameworks.load(s.framework).version()
         precision = cfg.precision if s.dtype == "float32" else "ieee"
-        d = next((d for d in known
-                  if d.applies(version=version, cpu_kernels=result.cpu_kernels, precision=precision)), None)
-        if d is None:
-            return None
-        if d.observed(result.outcome, result.exception, result.reason):
-            result.known_defect = d.id
-            result.reason = f"known defect {d.id} ({d.upstream}): {d.summary} Observed: {result.reason}"
-            return d
-        if result.outcome == "passed" and not d.strict:
-            return None  # the symptom depends on the inputs, and these inputs kept it inside the bound
-        if result.outcome == "passed":
+        holding = [d for d in known
+                   if d.applies(version=version, cpu_kernels=result.cpu_kernels, precision=precision)]
+        if result.outcome == "error":
+            d = next((d for d in holding if d.raised(result.exception, result.reason)), None)
+            if d is not None:
+                result.outcome, result.known_defect = "xfailed", d.id
+                result.reason = f"known defect {d.id} ({d.upstream}): {d.summary} Observed: {result.reason}"
+                return
+        strict = [d for d in holding if d.must_show(s.id)]
+        if result.outcome == "passed" and strict:
+            d = strict[0]
             result.outcome = "failed"
             result.reason = (
                 f"no longer reproduces: remove or narrow entry {d.id!r} in the known-defects file "
                 f"(expected {d.symptom} with {s.framework} {version}, CPU kernels {result.cpu_kernels}; "
                 f"upstream {d.upstream})"
             )
-        else:
-            result.reason += f"\n  (known defect {d.id} expects {d.symptom}; this is something else)"
-        return None
+        elif result.outcome in ("failed", "error") and holding:
+            result.reason += ("\n  (does not match known defect(s) " + "; ".join(
+                f"{d.id}, which expects {d.symptom}" for d in holding) + ": this is something else)")
 
     def _pairwise(self, s: runner.Spec, result: runner.Result, paired: dict[str, tuple[Any, Any]]) -> None:
         """Compare with the frameworks already run on the same inputs."""

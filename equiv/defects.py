@@ -1,12 +1,21 @@
-"""Known framework defects: one reviewed TOML file of conditional, strict expected failures.
+"""Known framework defects: one reviewed TOML file of conditional expected failures.
 
-Each entry names the results it covers (ids `case::variant[framework-device-dtype-params]`, in the
-field `items`), the condition under which the framework shows the defect, the symptom and the upstream
-report. A result that matches and shows the symptom is recorded xfailed with the entry's summary (its
-test is xfailed unless another framework in it failed); one that passes instead fails with "no longer
-reproduces", so a framework release that fixes (or a machine that avoids) the defect is noticed the
-same day. Only genuine framework defects, looked up upstream, belong here: never equiv's own mapping
-mistakes.
+Each entry names the kernel that is defective (framework, dtypes, device, CPU kernel library,
+versions), the results it may cover (ids `case::variant[framework-device-dtype-params]`, field
+`items`, every item by default) and its symptom, which is one of:
+
+* `raises`: the framework raises this exception class (with `match`, a regex on its message);
+* `model`: an error model. The kernel at oracle site `site` sums as the named order of
+  `equiv.emulation` does; the case's oracle is recomputed with that sum, and each output that
+  failed its bound must lie within the same derived bound of the recomputed answer. An output the
+  kernel does not produce is unchanged by the model, so a wrong answer there still fails;
+* `band`: where no model reproduces the kernel (`no_model` says why), each failed output named in
+  `outputs` must have an error_ratio inside the measured band [lo, hi].
+
+A result whose failed outputs all show the symptom is recorded xfailed, naming the outputs. A
+result matching `always` (patterns of the items that show the symptom at every seed) that passes
+fails with "no longer reproduces", so a release that fixes the defect is noticed the same day.
+Only genuine framework defects, looked up upstream, belong here: never equiv's own mistakes.
 """
 
 from __future__ import annotations
@@ -14,23 +23,29 @@ from __future__ import annotations
 import functools
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from equiv.frameworks import DEVICES, NAMES, PRECISIONS
+from equiv import emulation, oracle
+from equiv.frameworks import DEVICES, DTYPES, NAMES, PRECISIONS
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-REQUIRED = ("id", "items", "framework", "upstream", "summary")
-OPTIONAL = ("versions", "device", "cpu_kernels", "precision", "raises", "match", "differs", "strict")
+Array = npt.NDArray[np.float64]
+REQUIRED = ("id", "framework", "upstream", "summary")
+OPTIONAL = ("items", "always", "versions", "device", "cpu_kernels", "precision", "dtypes", "raises", "match",
+            "site", "model", "band", "outputs", "no_model")
+HALF = ("float16", "bfloat16")
 
 
 class DefectFileError(ValueError):
@@ -40,25 +55,29 @@ class DefectFileError(ValueError):
 @dataclass(frozen=True)
 class Defect:
     id: str
-    items: tuple[str, ...]  # patterns (* and ?) over ids case::variant[framework-device-dtype-params]
     framework: str
     upstream: str
     summary: str
+    items: tuple[str, ...] = ("*",)  # patterns (* and ?) over ids case::variant[framework-device-dtype-params]
+    always: tuple[str, ...] = ()  # the items that show the symptom whatever the draw
     versions: SpecifierSet | None = None
     device: str | None = None
     cpu_kernels: str | None = None  # the CPU kernel library in force, as the report names it
     precision: str | None = None
+    dtypes: tuple[str, ...] | None = None
     raises: str | None = None  # an exception class name (or one of its bases)
     match: str | None = None  # regex searched in the error's message
-    differs: bool = False
-    # False when the symptom depends on the inputs (a rounding drift that some draws keep inside the
-    # bound): a covered item that passes then stays passed. Keep a strict entry on items that always
-    # show the symptom, so that a fix is still noticed.
-    strict: bool = True
+    site: str | None = None  # with model: the oracle site (equiv.oracle.SITES) the kernel computes
+    model: str | None = None  # an order of equiv.emulation.ORDERS
+    band: tuple[float, float] | None = None  # error_ratio [lo, hi] measured over >= 20 seeds
+    outputs: tuple[str, ...] = ()  # with band: the outputs it may explain
+    no_model: str = ""  # with band: why no model reproduces the kernel
 
-    def covers(self, item_id: str, framework: str, device: str) -> bool:
-        """The static part of the condition: which items, whose framework, on which device."""
+    def covers(self, item_id: str, framework: str, device: str, dtype: str) -> bool:
+        """The static part of the condition: which items, whose framework, device and dtype."""
         if framework != self.framework or (self.device is not None and device != self.device):
+            return False
+        if self.dtypes is not None and dtype not in self.dtypes:
             return False
         return any(_matches(item_id, pattern) for pattern in self.items)
 
@@ -74,19 +93,50 @@ class Defect:
             return False
         return self.precision is None or precision == self.precision
 
-    def observed(self, outcome: str, exception: Iterable[str], reason: str) -> bool:
-        """Whether a result shows this defect's symptom."""
-        if self.differs:
-            return outcome == "failed" and (self.match is None or re.search(self.match, reason) is not None)
-        return outcome == "error" and self.raises is not None and self.raises in exception and (
-            self.match is None or re.search(self.match, reason) is not None
-        )
+    def must_show(self, item_id: str) -> bool:
+        return any(_matches(item_id, pattern) for pattern in self.always)
+
+    def raised(self, exception: Iterable[str], reason: str) -> bool:
+        """Whether an error is this entry's (a `raises` entry)."""
+        return self.raises is not None and self.raises in exception and (
+            self.match is None or re.search(self.match, reason) is not None)
 
     @property
     def symptom(self) -> str:
-        if self.differs:
-            return "a result beyond its bound" + (f" matching {self.match!r}" if self.match else "")
-        return f"{self.raises}" + (f" matching {self.match!r}" if self.match else "")
+        if self.raises is not None:
+            return f"{self.raises}" + (f" matching {self.match!r}" if self.match else "")
+        if self.band is not None:
+            return f"error_ratio in [{self.band[0]:g}, {self.band[1]:g}] on {', '.join(self.outputs)}"
+        return f"the answer of the {self.site} kernel summing in {self.model} order"
+
+
+# What a result's failed outputs are checked with: per output name, (actual, the derived bound,
+# its error_ratio against the oracle); and the case's oracle recomputed under an error model.
+Failed = Mapping[str, tuple[Array, Array, float]]
+Recompute = Callable[[emulation.Model], Mapping[str, Array]]
+
+
+def explain(d: Defect, failed: Failed, dtype: str, recompute: Recompute) -> dict[str, float]:
+    """The failed outputs this entry's symptom explains, each with its ratio against the symptom
+    (<= 1: within the derived bound of the model's answer; for a band, the error_ratio itself)."""
+    if d.band is not None:
+        lo, hi = d.band
+        return {n: r for n, (_, _, r) in failed.items() if n in d.outputs and lo <= r <= hi}
+    if d.model is None or d.site is None or dtype not in HALF:
+        return {}
+    model = emulation.Model(d.site, d.model, dtype)
+    answer = recompute(model)
+    out = {}
+    for name, (actual, allowed, _) in failed.items():
+        if name not in answer or np.shape(answer[name]) != np.shape(actual):
+            continue
+        with np.errstate(divide="ignore", invalid="ignore"):
+            diff = np.abs(np.asarray(actual, dtype=np.float64) - answer[name])
+            ratio = np.where(diff == 0, 0.0, diff / allowed)
+        worst = float(np.nan_to_num(ratio, nan=np.inf).max(initial=0.0))
+        if worst <= 1.0:
+            out[name] = worst
+    return out
 
 
 def load(path: Path) -> tuple[Defect, ...]:
@@ -115,6 +165,13 @@ def _entry(path: Path, index: int, raw: Any) -> Defect:
     def bad(what: str) -> DefectFileError:
         return DefectFileError(f"{path}: entry {name!r}: {what}")
 
+    def patterns(key: str, default: list[str]) -> tuple[str, ...]:
+        value = raw.get(key, default)
+        value = [value] if isinstance(value, str) else value
+        if not isinstance(value, list) or not all(isinstance(p, str) and ("::" in p or p == "*") for p in value):
+            raise bad(f"{key} must be patterns like 'case::variant[framework-device-dtype-params]' (* allowed)")
+        return tuple(value)
+
     if not isinstance(raw, dict):
         raise bad("must be a [[defect]] table")
     missing = [k for k in REQUIRED if k not in raw]
@@ -123,28 +180,53 @@ def _entry(path: Path, index: int, raw: Any) -> Defect:
     unknown = sorted(set(raw) - set(REQUIRED) - set(OPTIONAL))
     if unknown:
         raise bad(f"unknown key(s) {unknown}; use {', '.join(REQUIRED + OPTIONAL)}")
-    items = raw["items"]
-    if isinstance(items, str):
-        items = [items]
-    if not items or not all(isinstance(p, str) and "::" in p for p in items):
-        raise bad("items must be patterns like 'case::variant[framework-device-dtype-params]' (* allowed)")
     if raw["framework"] not in NAMES:
         raise bad(f"framework {raw['framework']!r} unknown; use one of {', '.join(NAMES)}")
     if raw.get("device") is not None and raw["device"] not in DEVICES:
         raise bad(f"device {raw['device']!r} unknown; use one of {', '.join(DEVICES)}")
     if raw.get("precision") is not None and raw["precision"] not in PRECISIONS:
         raise bad(f"precision {raw['precision']!r} unknown; use one of {', '.join(PRECISIONS)}")
+    dtypes = raw.get("dtypes")
+    if dtypes is not None and (not isinstance(dtypes, list) or not set(dtypes) <= set(DTYPES) or not dtypes):
+        raise bad(f"dtypes must be a list of {', '.join(DTYPES)}, got {dtypes!r}")
     if not str(raw["upstream"]).startswith("https://"):
         raise bad("upstream must be the https:// address of the framework's own issue or pull request")
-    if bool(raw.get("raises")) == bool(raw.get("differs")):
-        raise bad("give exactly one symptom: raises = \"ErrorClass\" (with match = regex), or differs = true")
-    if not isinstance(raw.get("strict", True), bool):
-        raise bad("strict must be true or false")
+    kinds = [k for k in ("raises", "model", "band") if raw.get(k)]
+    if len(kinds) != 1:
+        raise bad("give exactly one symptom: raises = \"ErrorClass\" (with match = regex), model = \"order\" "
+                  "with site = \"oracle site\" (an error model), or band = [lo, hi] with outputs and "
+                  "no_model (a measured band, where no model reproduces the kernel)")
+    kind = kinds[0]
+    if kind != "raises" and raw.get("match") is not None:
+        raise bad("match reads an error's message: only a raises entry has one")
     if raw.get("match") is not None:
         try:
             re.compile(raw["match"])
         except re.error as e:
             raise bad(f"match is not a regular expression: {e}") from None
+    if kind == "model":
+        if raw.get("site") not in oracle.SITES:
+            raise bad(f"site {raw.get('site')!r} unknown; use one of {', '.join(oracle.SITES)}")
+        if raw["model"] not in emulation.ORDERS:
+            raise bad(f"model {raw['model']!r} unknown; use one of {', '.join(emulation.ORDERS)}")
+        if dtypes is None or not set(dtypes) <= set(HALF):
+            raise bad(f"an error model emulates half-precision sums: dtypes must list {' and/or '.join(HALF)}")
+    elif raw.get("site") is not None or (kind != "band" and (raw.get("outputs") or raw.get("no_model"))):
+        raise bad("site goes with model; outputs and no_model go with band")
+    band = None
+    if kind == "band":
+        b = raw["band"]
+        if not (isinstance(b, list) and len(b) == 2 and all(isinstance(v, (int, float)) for v in b)
+                and 1 <= b[0] <= b[1]):
+            raise bad(f"band must be [lo, hi] with 1 <= lo <= hi (error_ratios of failed outputs), got {b!r}")
+        if not raw.get("outputs") or not raw.get("no_model") or "items" not in raw:
+            raise bad("a band needs outputs (the names it may explain), items (where it was measured) "
+                      "and no_model (why no error model reproduces the kernel)")
+        band = (float(b[0]), float(b[1]))
+    if kind == "raises" and "items" not in raw:
+        raise bad("a raises entry names its items")
+    items = patterns("items", ["*"])
+    always = patterns("always", list(items) if kind == "raises" else [])
     versions = None
     if raw.get("versions"):
         try:
@@ -152,16 +234,19 @@ def _entry(path: Path, index: int, raw: Any) -> Defect:
         except InvalidSpecifier:
             raise bad(f"versions {raw['versions']!r} is not a version range such as '>=2.19,<2.22'") from None
     return Defect(
-        id=str(raw["id"]), items=tuple(items), framework=raw["framework"], upstream=raw["upstream"],
-        summary=" ".join(str(raw["summary"]).split()), versions=versions, device=raw.get("device"),
-        cpu_kernels=raw.get("cpu_kernels"), precision=raw.get("precision"), raises=raw.get("raises"),
-        match=raw.get("match"), differs=bool(raw.get("differs", False)), strict=raw.get("strict", True),
+        id=str(raw["id"]), framework=raw["framework"], upstream=raw["upstream"],
+        summary=" ".join(str(raw["summary"]).split()), items=items, always=always, versions=versions,
+        device=raw.get("device"), cpu_kernels=raw.get("cpu_kernels"), precision=raw.get("precision"),
+        dtypes=tuple(dtypes) if dtypes else None, raises=raw.get("raises"), match=raw.get("match"),
+        site=raw.get("site"), model=raw.get("model"), band=band, outputs=tuple(raw.get("outputs", ())),
+        no_model=" ".join(str(raw.get("no_model", "")).split()),
     )
 
 
-def find(defects: tuple[Defect, ...], item_id: str, framework: str, device: str) -> tuple[Defect, ...]:
-    """Every entry covering the item, in file order; the first whose run-time condition holds applies."""
-    return tuple(d for d in defects if d.covers(item_id, framework, device))
+def find(defects: tuple[Defect, ...], item_id: str, framework: str, device: str,
+         dtype: str) -> tuple[Defect, ...]:
+    """Every entry covering the result, in file order."""
+    return tuple(d for d in defects if d.covers(item_id, framework, device, dtype))
 
 
 def stale(defects: tuple[Defect, ...], defined: dict[str, set[str]], case_files: Iterable[str]) -> list[str]:
@@ -173,7 +258,7 @@ def stale(defects: tuple[Defect, ...], defined: dict[str, set[str]], case_files:
     files = list(case_files)
     out = []
     for d in defects:
-        for pattern in d.items:
+        for pattern in dict.fromkeys((*d.items, *d.always)):
             case = pattern.split("::", 1)[0]
             if not any(_matches(f, case) for f in files):
                 out.append(f"known-defect entry {d.id!r}: {pattern!r} names no case file; fix or remove it")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from equiv import compare, frameworks, tolerance
+from equiv import compare, defects, emulation, frameworks, tolerance
 from equiv.case import Case, Params, Variant
 from equiv.config import Config
 from equiv.frameworks import Unsupported
@@ -67,6 +67,9 @@ class Result:
     exception: list[str] = field(default_factory=list)  # an error's class and its bases, by name
     cpu_kernels: str | None = None  # the framework's CPU kernel library in force for this item
     known_defect: str | None = None
+    # Per output that failed its bound and showed a known defect's symptom: the entry's id.
+    known_outputs: dict[str, str] = field(default_factory=dict)
+    covered_by: list[str] = field(default_factory=list)  # every known-defect entry covering it
     # Where the item's time went: oracle (0 when another item of its group computed it), framework
     # (the calls, repeats included), compare (bounds, comparison, diagnostics).
     seconds: dict[str, float] = field(default_factory=dict)
@@ -106,6 +109,8 @@ class Result:
             "exception": self.exception[0] if self.exception else None,
             "cpu_kernels": self.cpu_kernels,
             "known_defect": self.known_defect,
+            "known_outputs": self.known_outputs,
+            "covered_by": self.covered_by,
             "seconds": {k: round(v, 6) for k, v in self.seconds.items()},
         }
 
@@ -225,8 +230,10 @@ def program_key(spec: Spec) -> tuple[Any, ...]:
     return (spec.variant.fn, spec.params.id, spec.dtype)
 
 
-def run(spec: Spec, cfg: Config) -> Result:
-    """Everything but pytest: the plugin turns the Result into an outcome and a message."""
+def run(spec: Spec, cfg: Config, known: tuple[defects.Defect, ...] = ()) -> Result:
+    """Everything but pytest: the plugin turns the Result into an outcome and a message. `known`:
+    the known-defect entries covering this result; an error model or band among them that holds
+    here may explain outputs beyond their bound."""
     result = Result(spec)
     try:
         fw = frameworks.load(spec.framework)
@@ -269,7 +276,7 @@ def run(spec: Spec, cfg: Config) -> Result:
         return result
     start = time.perf_counter()
     try:
-        return _judge(result, fw, out, got, repeats, ref, cfg)
+        return _judge(result, fw, out, got, repeats, ref, cfg, _holding(known, fw, result, cfg))
     finally:
         result.seconds["compare"] = time.perf_counter() - start
 
@@ -320,9 +327,19 @@ def _expected_raise(result: Result, e: BaseException) -> Result:
     return result
 
 
+def _holding(known: tuple[defects.Defect, ...], fw: Any, result: Result, cfg: Config) -> list[defects.Defect]:
+    """The numeric entries (models, bands) whose run-time condition holds for this result."""
+    numeric = [d for d in known if d.raises is None]
+    if not numeric:
+        return []
+    precision = cfg.precision if result.spec.dtype == "float32" else "ieee"
+    version = fw.version()
+    return [d for d in numeric if d.applies(version=version, cpu_kernels=result.cpu_kernels, precision=precision)]
+
+
 def _judge(
     result: Result, fw: Any, out: Any, got: list[tuple[str, Array]], repeats: list[list[Array]],
-    ref: Reference, cfg: Config,
+    ref: Reference, cfg: Config, known: list[defects.Defect],
 ) -> Result:
     spec = result.spec
     case = spec.case
@@ -390,6 +407,8 @@ def _judge(
     elif not all_ok:
         result.outcome = "failed"
         result.reason = "\n".join(c.message(rule) for c in comparisons if not c.ok)
+        if known:
+            _known_symptoms(result, got, comparisons, ref, known)
         if cfg.heatmaps is not None:
             result.reason += _heatmaps(spec, cfg.heatmaps, got, ref, comparisons, layout, cfg.precision)
     if repeats:
@@ -402,6 +421,54 @@ def _judge(
             result.outcome = "failed"
             result.reason = f"results differ bitwise across {cfg.repeat} runs on the same inputs"
     return result
+
+
+def _known_symptoms(
+    result: Result, got: list[tuple[str, Array]], comparisons: list[compare.Comparison], ref: Reference,
+    known: list[defects.Defect],
+) -> None:
+    """Xfail the result when every output beyond its bound shows a known defect's symptom.
+
+    An output with a shape or non-finite problem is never a known symptom. Each entry is tried on
+    the outputs not yet explained; a model recomputes the case's oracle once per entry.
+    """
+    spec = result.spec
+    if any(c.problem for c in comparisons):
+        return
+    failed = {name: (actual, result.allowed[name], float(c.error_ratio or 0.0))
+              for (name, actual), c in zip(got, comparisons, strict=True) if not c.ok}
+    shown: dict[str, tuple[str, float]] = {}
+    for d in known:
+        rest = {n: f for n, f in failed.items() if n not in shown}
+        if not rest:
+            break
+        for name, ratio in defects.explain(d, rest, spec.dtype, lambda m: _emulated(spec, ref, m)).items():
+            shown[name] = (d.id, ratio)
+    if not shown:
+        return
+    symptom = {d.id: d.symptom for d in known}
+    lines = [f"  {n}: {symptom[i]} (known defect {i}; ratio to it {r:.3g})" for n, (i, r) in shown.items()]
+    if len(shown) < len(failed):
+        others = ", ".join(n for n in failed if n not in shown)
+        result.reason += "\n  (known defects explain " + ", ".join(shown) + f"; not {others}: something else)"
+        return
+    ids = list(dict.fromkeys(i for i, _ in shown.values()))
+    result.outcome = "xfailed"
+    result.known_defect = ", ".join(ids)
+    result.known_outputs = {n: i for n, (i, _) in shown.items()}
+    summaries = " ".join(f"known defect {d.id} ({d.upstream}): {d.summary}" for d in known if d.id in ids)
+    passed = [n for n, _ in got if n not in failed]
+    result.reason = (f"{summaries}\nObserved, per output beyond the float32 bound:\n" + "\n".join(lines)
+                     + (f"\n  passed its bound: {', '.join(passed)}" if passed else "")
+                     + "\n" + result.reason)
+
+
+def _emulated(spec: Spec, ref: Reference, model: emulation.Model) -> dict[str, Array]:
+    """The case's oracle on the item's inputs with one site summed as the model says."""
+    assert spec.case.expected is not None
+    with emulation.emulating(model):
+        out = spec.case.expected(spec.params, **ref.inputs)
+    return {n: np.asarray(v, dtype=np.float64) for n, v in leaves(out)}
 
 
 def _heatmaps(

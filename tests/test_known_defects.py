@@ -1,0 +1,191 @@
+"""A known defect absorbs only itself: gross bugs planted on the items the registry covers must fail.
+
+Each test copies the real `cases/half_precision_accumulation.py` and the real
+`cases/known_defects.toml` into a pytester directory, wraps one framework adapter function so that it
+returns a wrong answer no framework gives (zeros, a dropped bias, a count off by one, a flipped
+kernel, a wrong reduction axis, a wrong output next to a defective one), and runs the item through
+the real plugin. The planted result must be `failed`, not `xfailed`: its error is not the answer of
+the defective kernel's error model. A control run without the plant shows the real defect absorbed
+where this machine's kernels have it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from equiv import emulation, frameworks, oracle, runner
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def loaded() -> None:
+    """Import the three frameworks before pytester snapshots sys.modules (none survives a re-import)."""
+    for name in frameworks.NAMES:
+        if not frameworks.is_installed(name):
+            pytest.skip(f"{name} is not installed")
+        frameworks.load(name)
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    monkeypatch.setattr(runner, "_references", {})
+    pytester.makeini("[pytest]\nequiv_cases = cases\nequiv_known_defects = cases/known_defects.toml\n")
+    (pytester.path / "cases").mkdir()
+    for name in ("half_precision_accumulation.py", "known_defects.toml"):
+        shutil.copy(ROOT / "cases" / name, pytester.path / "cases" / name)
+    return pytester
+
+
+def records(p: pytest.Pytester, fw: str, dtype: str, select: str, *extra: str) -> list[dict[str, Any]]:
+    report = p.path / "report.json"
+    p.runpytest_inprocess("-p", "no:cacheprovider", "--equiv-device", "cpu", "--equiv-jax-cache", "off",
+                          "--equiv-framework", fw, "--equiv-dtype", dtype, "-k", select,
+                          f"--equiv-report={report}", *extra)
+    found: list[dict[str, Any]] = json.loads(report.read_text())["results"]
+    assert found, f"no result for -k {select}"
+    return found
+
+
+def plant(monkeypatch: pytest.MonkeyPatch, fw: str, name: str, wrong: Callable[..., Any]) -> None:
+    """Replace fw's adapter function `name` by `wrong(real, *args, **kwargs)`."""
+    module = frameworks.load(fw)
+    real = getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *a, **k: wrong(real, *a, **k))
+
+
+def _native(fw: str, a: Any) -> Any:
+    module = frameworks.load(fw)
+    return module.asarray(np.ascontiguousarray(a), "cpu")
+
+
+def _np(fw: str, t: Any) -> Any:
+    return np.asarray(frameworks.load(fw).to_numpy(t))
+
+
+def assert_planted_bug_fails(found: list[dict[str, Any]]) -> None:
+    for r in found:
+        assert r["outcome"] == "failed", f"{r['id']}: a planted gross bug was {r['outcome']}:\n{r['reason']}"
+        assert r["known_defect"] is None
+        assert "this is something else" in r["reason"] or "not " in r["reason"], r["reason"]
+
+
+def test_zeros_on_a_covered_mean_fail(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    control = records(suite, "tensorflow", "float16", "global_avg")
+    assert {r["outcome"] for r in control} == {"xfailed"}  # tf-half-mean, on every CPU
+    assert {r["known_outputs"]["out"] for r in control} == {"tf-half-mean"}
+    plant(monkeypatch, "tensorflow", "global_avg_pool", lambda real, x, **k: real(x, **k) * 0)
+    assert_planted_bug_fails(records(suite, "tensorflow", "float16", "global_avg"))
+
+
+def test_a_count_off_by_one_fails(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    control = records(suite, "tensorflow", "float16", "avg_pool")
+    assert {r["outcome"] for r in control} == {"xfailed"}
+    plant(monkeypatch, "tensorflow", "avg_pool", lambda real, x, window, **k: real(x, window, **k) * 64 / 65)
+    assert_planted_bug_fails(records(suite, "tensorflow", "float16", "avg_pool"))
+
+
+def test_a_wrong_reduction_axis_fails(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tensorflow as tf
+
+    # The mean over H only, read at W = 0: one spatial axis reduced instead of both.
+    plant(monkeypatch, "tensorflow", "global_avg_pool", lambda real, x, **k: tf.reduce_mean(x, axis=1)[:, 0, :])
+    assert_planted_bug_fails(records(suite, "tensorflow", "float16", "global_avg"))
+
+
+def test_a_flipped_kernel_fails(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    control = records(suite, "torch", "float16,bfloat16", "dilated_transpose")
+    assert {r["outcome"] for r in control} == {"xfailed"}  # outside mkldnn on every CPU
+    plant(monkeypatch, "torch", "conv_transpose",
+          lambda real, x, w, *a, **k: real(x, w.flip(-1), *a, **k))
+    assert_planted_bug_fails(records(suite, "torch", "float16,bfloat16", "dilated_transpose"))
+
+
+def test_a_dropped_bias_fails(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A depthwise conv with a bias: the Eigen depthwise model covers it wherever TF runs Eigen.
+    (suite.path / "cases" / "depthwise_bias.py").write_text('''"""A half depthwise conv adds its bias."""
+from equiv import Case, oracle
+
+case = Case(dtypes=("float16", "bfloat16"), output_layout="channels_last")
+
+
+@case.inputs
+def draw(rng, p):
+    return {"x": rng.uniform(0.5, 1.5, (2, 15, 15, 4)), "w": rng.uniform(0.5, 1.5, (8, 8, 4, 1)),
+            "b": rng.uniform(20, 30, (4,))}
+
+
+@case.oracle
+def expected(p, x, w, b):
+    return oracle.conv(x, w.reshape(8, 8, 1, 4), b, groups=4, layout="channels_last")
+
+
+@case.variant
+def depthwise(fw, p, x, w, b):
+    return fw.depthwise_conv(x, w, b, layout="channels_last")
+''')
+    control = records(suite, "tensorflow", "float16,bfloat16", "depthwise_bias")
+    for r in control:  # float16 runs Eigen on a CPU without AVX-512 FP16; TF's process keeps its kernels
+        assert r["outcome"] == ("xfailed" if r["cpu_kernels"] == "Eigen" else "passed"), r["reason"]
+    plant(monkeypatch, "tensorflow", "depthwise_conv", lambda real, x, w, b=None, **k: real(x, w, None, **k))
+    assert_planted_bug_fails(records(suite, "tensorflow", "float16,bfloat16", "depthwise_bias"))
+
+
+def test_a_wrong_output_next_to_a_defective_one_fails(suite: pytest.Pytester,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # dx, dw and db of one conv: TF's bfloat16 bias gradient shows its defect; dx is made wrong.
+    (suite.path / "cases" / "all_gradients.py").write_text('''"""A conv's three gradients at once."""
+from equiv import Case, oracle
+
+case = Case(dtypes=("bfloat16",), output_layout="channels_last")
+
+
+@case.inputs
+def draw(rng, p):
+    return {"x": rng.uniform(0.5, 1.5, (2, 514, 4)), "w": rng.uniform(0.5, 1.5, (3, 4, 8)),
+            "g": rng.uniform(0.5, 1.5, (2, 512, 8))}
+
+
+@case.oracle
+def expected(p, x, w, g):
+    return dict(zip(("dx", "dw", "db"), oracle.conv_vjp(x, w, g, layout="channels_last")))
+
+
+@case.variant
+def gradients(fw, p, x, w, g):
+    return dict(zip(("dx", "dw", "db"), fw.conv_vjp(x, w, g, layout="channels_last")))
+''')
+    control = records(suite, "tensorflow", "bfloat16", "all_gradients")
+    shown = [r for r in control if r["outcome"] == "xfailed"]
+    assert shown, "BiasAddGrad's bfloat16 defect shows at every seed on 1,024 positive cotangents"
+    for r in shown:  # db showed BiasAddGrad's defect; dx and dw passed their own bounds
+        assert r["known_outputs"] == {"db": "tf-bfloat16-bias-add-grad"}, r["reason"]
+
+    def wrong_dx(real: Any, *a: Any, **k: Any) -> Any:
+        dx, dw, db = real(*a, **k)
+        return dx * 1.25, dw, db
+
+    plant(monkeypatch, "tensorflow", "conv_vjp", wrong_dx)
+    found = records(suite, "tensorflow", "bfloat16", "all_gradients")
+    assert_planted_bug_fails(found)
+    for r in found:
+        assert "dx" in r["reason"]
+
+
+def test_an_error_model_is_the_kernels_answer_bit_for_bit() -> None:
+    """The sequential bfloat16 sum of 1,024 ones stalls at 256: 256 + 1 lies halfway between 256 and
+    258, the bfloat16 neighbours there, and rounds to the even 256 (BiasAddGrad's symptom)."""
+    g = np.full((2, 512, 8), 1.0)
+    model = emulation.Model("conv_bias_grad", "sequential", "bfloat16")
+    with emulation.emulating(model):
+        _, _, db = oracle.conv_vjp(np.ones((2, 514, 4)), np.ones((3, 4, 8)), g, layout="channels_last")
+    assert np.all(db == 256.0)
+    _, _, exact = oracle.conv_vjp(np.ones((2, 514, 4)), np.ones((3, 4, 8)), g, layout="channels_last")
+    assert np.all(exact == 1024.0)  # outside the block the oracle is itself again

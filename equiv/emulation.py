@@ -59,9 +59,27 @@ def float32_sums(terms: Array, axes: tuple[int, ...]) -> Array:
     return _fold(terms, axes, lambda acc, term: rounded(acc + term, "float32"))
 
 
-def float32_then_rounded(terms: Array, axes: tuple[int, ...], dtype: str) -> Array:
-    """Sum in float32, round the total once to `dtype`."""
-    return rounded(float32_sums(terms, axes), dtype)
+def _outer(axes: tuple[int, ...]) -> tuple[int, ...]:
+    """The outer axes once the innermost of `axes` is summed away."""
+    return tuple(a if a < axes[-1] else a - 1 for a in axes[:-1])
+
+
+def col2im(terms: Array, axes: tuple[int, ...], dtype: str) -> Array:
+    """The innermost axis summed in float32 and rounded once to `dtype` (an im2col GEMM), then the
+    outer axes (a scatter's taps) added one at a time in `dtype`."""
+    inner = rounded(float32_sums(terms, axes[-1:]), dtype)
+    return sequential(inner, _outer(axes), dtype)
+
+
+def sequential_inner_first(terms: Array, axes: tuple[int, ...], dtype: str) -> Array:
+    """As `sequential`, with the summed axes walked innermost first (a conv's taps before its
+    channels: the order of an HWIO im2col)."""
+    return sequential(terms, axes[::-1], dtype)
+
+
+def col2im_taps_reversed(terms: Array, axes: tuple[int, ...], dtype: str) -> Array:
+    """As `col2im`, the taps added last one first (ATen's channels_last slow conv backward)."""
+    return col2im(np.flip(terms, axis=axes[:-1]), axes, dtype)
 
 
 def per_outer(terms: Array, axes: tuple[int, ...], dtype: str) -> Array:
@@ -69,9 +87,7 @@ def per_outer(terms: Array, axes: tuple[int, ...], dtype: str) -> Array:
 
     ATen's slow conv backward: one float32 GEMM per batch sample, each added to the weight
     gradient stored in the half dtype."""
-    inner = float32_sums(terms, axes[-1:])
-    outer = tuple(a if a < axes[-1] else a - 1 for a in axes[:-1])
-    return sequential(inner, outer, dtype) if outer else rounded(inner, dtype)
+    return sequential(float32_sums(terms, axes[-1:]), _outer(axes), dtype)
 
 
 @dataclass(frozen=True)
@@ -85,18 +101,19 @@ class Model:
     def sum(self, terms: Array, axes: tuple[int, ...]) -> Array:
         return ORDERS[self.order][0](terms, axes, self.dtype)
 
-    def scatter_add(self, acc: Array, terms: Array) -> Array:
-        return add(acc, terms, self.dtype)
 
-
-# order -> (how a site's sum is done, what it is, in one line). Every model adds a scatter's taps
-# (a transposed conv's and an input gradient's) one at a time in the half dtype.
+# order -> (how a site's sum is done, what it is, in one line). The summed axes, outermost first:
+# conv (C/groups, taps); conv_weight_grad (batch, positions); conv_input_grad and conv_transpose
+# (taps, channels contracted); every other site's in row-major order.
 ORDERS: dict[str, tuple[Callable[[Array, tuple[int, ...], str], Array], str]] = {
     "sequential": (sequential, "each partial sum rounded to the half dtype, terms in row-major order"),
-    "per_outer": (per_outer, "float32 sums over the inner axis (positions), added over the outer "
-                             "(batch) in the half dtype"),
-    "col2im": (float32_then_rounded, "the contraction in float32 and rounded once (im2col GEMM); "
-                                     "the kernel taps' scatter in the half dtype, tap by tap"),
+    "sequential_inner_first": (sequential_inner_first, "as sequential, the summed axes walked innermost "
+                                                       "first (a conv's taps before its channels)"),
+    "col2im_taps_reversed": (col2im_taps_reversed, "as col2im, the taps added last one first"),
+    "per_outer": (per_outer, "the innermost axis in float32, those sums added over the outer ones "
+                             "in the half dtype"),
+    "col2im": (col2im, "the innermost axis in float32, rounded once (an im2col GEMM); the outer "
+                       "ones (a scatter's taps) added in the half dtype one at a time"),
 }
 
 

@@ -57,7 +57,6 @@ import math
 from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
 from itertools import product
-from types import EllipsisType
 from typing import NamedTuple, Protocol, TypeGuard
 
 import numpy as np
@@ -385,14 +384,11 @@ SITES = (
 class Accumulation(Protocol):
     """How one site sums while an error model replaces it (see equiv.emulation)."""
 
-    site: str
+    @property
+    def site(self) -> str: ...
 
     def sum(self, terms: Array, axes: tuple[int, ...]) -> Array:
         """Sum `terms` over `axes`, outermost first, in the order the emulated kernel does."""
-        ...
-
-    def scatter_add(self, acc: Array, terms: Array) -> Array:
-        """acc + terms for one tap of a scatter, as the emulated kernel adds it."""
         ...
 
 
@@ -486,29 +482,56 @@ def _im2col(
 
 
 def _scatter_taps(
-    contrib: Array, full: Sequence[int], stride: Sequence[int], dilation: Sequence[int], site: str = ""
+    contrib: Array, full: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+    keep_taps: bool = False,
 ) -> Array:
     """Adjoint of _windows: y[n, c, i*s + j*d] += contrib[n, c, i, j].
 
-    contrib is (N, C, *positions, *kernel); y is zeros of shape (N, C, *full).
+    contrib is (N, C, *positions, *kernel, *rest); y is zeros of shape (N, C, *full, *rest), or with
+    keep_taps (N, C, *full, taps, *rest), each tap in its own slot (row-major) instead of added.
     One strided slice-add per kernel tap (at most 27 for a 3x3x3 kernel).
     """
     nd = len(full)
     positions = contrib.shape[2 : 2 + nd]
-    kernel = contrib.shape[2 + nd :]
-    y = np.zeros(contrib.shape[:2] + tuple(full), dtype=np.float64)
-    model = _model(site)
-    for tap in product(*(range(k) for k in kernel)):
+    kernel = contrib.shape[2 + nd : 2 + 2 * nd]
+    rest = contrib.shape[2 + 2 * nd :]
+    taps = (math.prod(kernel),) if keep_taps else ()
+    y = np.zeros(contrib.shape[:2] + tuple(full) + taps + rest, dtype=np.float64)
+    for t, tap in enumerate(product(*(range(k) for k in kernel))):
         index = (slice(None), slice(None)) + tuple(
             slice(j * d, j * d + (p - 1) * s + 1, s)
             for j, d, p, s in zip(tap, dilation, positions, stride, strict=True)
-        )
-        tap_index: tuple[EllipsisType | int, ...] = (Ellipsis, *tap)
-        if model is None:
-            y[index] += contrib[tap_index]
-        else:
-            y[index] = model.scatter_add(y[index], contrib[tap_index])
+        ) + ((t,) if keep_taps else ())
+        tap_index = (slice(None),) * (2 + nd) + tap
+        y[index] += contrib[tap_index]
     return y
+
+
+def _arrange(m: Array, groups: int, n: int, positions: Sequence[int], kernel: Sequence[int]) -> Array:
+    """(G, N*prod(positions), per_group*prod(kernel), *rest) ->
+    (N, G*per_group, *positions, *kernel, *rest)."""
+    nd = len(kernel)
+    rest = m.shape[3:]
+    per_group = m.shape[2] // math.prod(kernel)
+    m = m.reshape(groups, n, *positions, per_group, *kernel, *rest)
+    order = (1, 0, nd + 2, *range(2, nd + 2), *range(nd + 3, 2 * nd + 3 + len(rest)))
+    return m.transpose(order).reshape(n, groups * per_group, *positions, *kernel, *rest)
+
+
+def _contract_scatter(
+    site: str, a: Array, b: Array, n: int, positions: Sequence[int], kernel: Sequence[int],
+    full: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+) -> Array:
+    """The transposed conv's shape of sum: a (G, N*P, R) @ b (G, R, Q*taps) per position, each
+    tap's result scattered to its cell of `full` and added there.  Under an error model the terms
+    are kept apart along (taps, R) and the model sums them."""
+    model = _model(site)
+    if model is None:
+        summed = _arrange(np.matmul(a, b), a.shape[0], n, positions, kernel)
+        return _scatter_taps(summed, full, stride, dilation)
+    terms = np.swapaxes(a[..., :, :, None] * b[..., None, :, :], -1, -2)  # (G, N*P, Q*taps, R)
+    kept = _scatter_taps(_arrange(terms, a.shape[0], n, positions, kernel), full, stride, dilation, True)
+    return model.sum(kept, (kept.ndim - 2, kept.ndim - 1))
 
 
 def _crop(y: Array, pads: Sequence[tuple[int, int]]) -> Array:
@@ -590,7 +613,7 @@ def conv(
     # matmul batches over groups and hands each group to BLAS; einsum would
     # not use BLAS with a batch index shared by both operands.
     site = "depthwise_conv" if cg == 1 and g > 1 else "conv"
-    y = _contract(site, cols, wm).reshape(g, n, *geo.out, o // g)
+    y = _contract(site, cols, wm, split=(cg, math.prod(kernel))).reshape(g, n, *geo.out, o // g)
     nd = len(kernel)
     y = y.transpose(1, 0, nd + 2, *range(2, nd + 2)).reshape(n, o, *geo.out)
     if bias is not None:
@@ -638,12 +661,9 @@ def conv_vjp(
     positions = math.prod(geo.out)
     dw = _contract("conv_weight_grad", gm.transpose(0, 2, 1), cols, split=(n, positions))
     dw = dw.reshape(o, cg, *kernel)
-    dcols = _contract("conv_input_grad", gm, wm).reshape(gr, n, *geo.out, cg, *kernel)
-    # (G, N, *out, Cg, *k) -> (N, G, Cg, *out, *k) -> (N, C, *out, *k)
-    dcols = dcols.transpose(1, 0, nd + 2, *range(2, nd + 2), *range(nd + 3, 2 * nd + 3)).reshape(
-        n, c, *geo.out, *kernel
-    )
-    dxp = _scatter_taps(dcols, xp.shape[2:], geo.stride, geo.dilation, "conv_input_grad")
+    # dcols = gm @ wm, (G, NP, Cg*k) -> (N, C, *out, *k), scattered back to the padded input
+    dxp = _contract_scatter("conv_input_grad", gm, wm, n, geo.out, kernel, xp.shape[2:], geo.stride,
+                            geo.dilation)
     dx = _crop(dxp, geo.pads)
     db = _sum("conv_bias_grad", np.moveaxis(gcf, 1, -1), tuple(range(nd + 1)))
     return _output_layout(dx, layout), _weight_layout(dw, layout), db
@@ -735,7 +755,7 @@ def conv_transpose(
                 )
             crops.append((pb, length))
 
-    # contrib[n, o, i, j] = sum_c x[n, c, i] * w[c, o', j], per group.
+    # contrib[n, o, i, j] = sum_c x[n, c, i] * w[c, o', j], per group, scattered to i*s + j*d.
     cig = cin // gr
     xm = (
         xc.reshape(n, gr, cig, *spatial)
@@ -743,14 +763,8 @@ def conv_transpose(
         .reshape(gr, n * math.prod(spatial), cig)
     )
     wm = wc.reshape(gr, cig, cog * math.prod(kernel))
-    contrib = (
-        _contract("conv_transpose", xm, wm)
-        .reshape(gr, n, *spatial, cog, *kernel)
-        .transpose(1, 0, nd + 2, *range(2, nd + 2), *range(nd + 3, 2 * nd + 3))
-        .reshape(n, cout, *spatial, *kernel)
-    )
     extent = [max(start + length, f) for (start, length), f in zip(crops, full, strict=True)]
-    y = _scatter_taps(contrib, extent, s, d, "conv_transpose")
+    y = _contract_scatter("conv_transpose", xm, wm, n, spatial, kernel, extent, s, d)
     y = y[(slice(None), slice(None)) + tuple(slice(start, start + length) for start, length in crops)]
     if bias is not None:
         y = y + bias.reshape(cout, *([1] * nd))

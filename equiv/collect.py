@@ -99,7 +99,8 @@ class CaseFile(pytest.File):
                 continue
             unseeded = [runner.Spec(self.path.stem, case, variant, fw, device, dtype, p) for fw in fws]
             # Known-defect patterns name ids without the seed: matched once for every seed.
-            known = {s.framework: defects.find(known_defects, s.id, s.framework, device, dtype) for s in unseeded}
+            known = {s.framework: defects.find(known_defects, s.id, s.framework, device, dtype)
+                     for s in unseeded}
             for seed in cfg.seeds:
                 specs = tuple(replace(s, seed=seed, seed_in_id=len(cfg.seeds) > 1) for s in unseeded)
                 yield CaseItem.from_parent(self, name=f"{variant.name}[{specs[0].test_suffix}]", specs=specs,
@@ -198,11 +199,11 @@ class CaseItem(pytest.Item):
         known = self.known.get(s.framework, ())
         if not known or result.outcome == "skipped":
             return
-        result.covered_by = [d.id for d in known]
         version = frameworks.load(s.framework).version()
         precision = cfg.precision if s.dtype == "float32" else "ieee"
         holding = [d for d in known
                    if d.applies(version=version, cpu_kernels=result.cpu_kernels, precision=precision)]
+        result.covered_by = [d.id for d in holding]
         if result.outcome == "error":
             d = next((d for d in holding if d.raised(result.exception, result.reason)), None)
             if d is not None:

@@ -171,7 +171,7 @@ THREADS_KEY = pytest.StashKey[int | None]()  # None: the frameworks size their o
 
 
 class KnownDefectWarning(pytest.PytestWarning):
-    """A known-defect entry that no collected item matches."""
+    """A known-defect entry that matches no collected item, or that absorbed nothing in a long run."""
 
 
 class EquivSession:
@@ -266,6 +266,8 @@ class EquivSession:
         if self.cfg.outputs:
             self.outputs.write(self.cfg.outputs, parts=True)
         self.reporter.write()
+        if len(self.cfg.seeds) >= defects.SEEDS_TO_JUDGE:
+            stale += defects.unused(self.reporter.records)
         for line in sorted(self.stale.union(stale)):  # pytest's warnings plugin wraps sessionfinish
             warnings.warn(KnownDefectWarning(line), stacklevel=1)
 

@@ -6,7 +6,7 @@ import json
 import math
 import platform
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -195,7 +195,27 @@ class Reporter:
         lines.insert(1, "  ".join("-" * w for w in widths))
         lines.append("cells: passed / FAILED / E = framework error / skipped (+ xfailed known defects) "
                      "results, one per framework of each test; '-' = none selected")
-        return [*self.kernel_lines(), *lines]
+        return [*self.kernel_lines(), *lines, *self.known_lines()]
+
+    def known_lines(self) -> list[str]:
+        """Per known defect that showed: its xfailed results, and which of their outputs showed it
+        (the others passed their bounds)."""
+        shown: dict[str, Counter[str]] = {}
+        results: Counter[str] = Counter()
+        for r in self.records:
+            if r["outcome"] != "xfailed" or not r.get("known_defect"):
+                continue
+            for defect in r["known_defect"].split(", "):
+                results[defect] += 1
+                shown.setdefault(defect, Counter())
+            for output, defect in (r.get("known_outputs") or {}).items():
+                shown[defect][output] += 1
+        if not results:
+            return []
+        return ["known defects shown (xfailed results; the outputs that showed each, the rest passed):"] + [
+            f"  {d}: {results[d]}" + (" (" + ", ".join(f"{o} {n}" for o, n in sorted(shown[d].items())) + ")"
+                                      if shown[d] else "")
+            for d in sorted(results)]
 
     def kernel_lines(self) -> list[str]:
         """Which CPU and CPU kernel libraries produced these results: verdicts depend on them."""

@@ -70,6 +70,7 @@ class Result:
     # Per output that failed its bound and showed a known defect's symptom: the entry's id.
     known_outputs: dict[str, str] = field(default_factory=dict)
     covered_by: list[str] = field(default_factory=list)  # every known-defect entry covering it
+    known_fit: dict[str, float] = field(default_factory=dict)  # per output in known_outputs: how it fit
     # Where the item's time went: oracle (0 when another item of its group computed it), framework
     # (the calls, repeats included), compare (bounds, comparison, diagnostics).
     seconds: dict[str, float] = field(default_factory=dict)
@@ -111,6 +112,7 @@ class Result:
             "known_defect": self.known_defect,
             "known_outputs": self.known_outputs,
             "covered_by": self.covered_by,
+            "known_fit": self.known_fit,
             "seconds": {k: round(v, 6) for k, v in self.seconds.items()},
         }
 
@@ -334,7 +336,8 @@ def _holding(known: tuple[defects.Defect, ...], fw: Any, result: Result, cfg: Co
         return []
     precision = cfg.precision if result.spec.dtype == "float32" else "ieee"
     version = fw.version()
-    return [d for d in numeric if d.applies(version=version, cpu_kernels=result.cpu_kernels, precision=precision)]
+    return [d for d in numeric
+            if d.applies(version=version, cpu_kernels=result.cpu_kernels, precision=precision)]
 
 
 def _judge(
@@ -435,19 +438,21 @@ def _known_symptoms(
     spec = result.spec
     if any(c.problem for c in comparisons):
         return
-    failed = {name: (actual, result.allowed[name], float(c.error_ratio or 0.0))
-              for (name, actual), c in zip(got, comparisons, strict=True) if not c.ok}
+    failed = {name: defects.Output(actual, ref.expected[i][1], result.allowed[name],
+                                   ref.magnitude[i][1] if ref.magnitude else None)
+              for i, ((name, actual), c) in enumerate(zip(got, comparisons, strict=True)) if not c.ok}
     shown: dict[str, tuple[str, float]] = {}
     for d in known:
         rest = {n: f for n, f in failed.items() if n not in shown}
         if not rest:
             break
-        for name, ratio in defects.explain(d, rest, spec.dtype, lambda m: _emulated(spec, ref, m)).items():
-            shown[name] = (d.id, ratio)
+        for name, how in defects.explain(d, rest, spec.dtype, lambda m: _emulated(spec, ref, m)).items():
+            shown[name] = (d.id, how)
     if not shown:
         return
     symptom = {d.id: d.symptom for d in known}
-    lines = [f"  {n}: {symptom[i]} (known defect {i}; ratio to it {r:.3g})" for n, (i, r) in shown.items()]
+    measure = {d.id: "half_ulps" if d.band is not None else "error_ratio against the model" for d in known}
+    lines = [f"  {n}: {symptom[i]} (known defect {i}; {measure[i]} {r:.3g})" for n, (i, r) in shown.items()]
     if len(shown) < len(failed):
         others = ", ".join(n for n in failed if n not in shown)
         result.reason += "\n  (known defects explain " + ", ".join(shown) + f"; not {others}: something else)"
@@ -456,6 +461,7 @@ def _known_symptoms(
     result.outcome = "xfailed"
     result.known_defect = ", ".join(ids)
     result.known_outputs = {n: i for n, (i, _) in shown.items()}
+    result.known_fit = {n: r for n, (_, r) in shown.items()}
     summaries = " ".join(f"known defect {d.id} ({d.upstream}): {d.summary}" for d in known if d.id in ids)
     passed = [n for n, _ in got if n not in failed]
     result.reason = (f"{summaries}\nObserved, per output beyond the float32 bound:\n" + "\n".join(lines)

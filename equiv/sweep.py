@@ -15,6 +15,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from equiv import defects
+
 
 def verdict_problem(r: dict[str, Any]) -> str | None:
     """What is wrong with one record's verdict, if anything.
@@ -42,6 +44,7 @@ def summarize(paths: list[Path]) -> tuple[list[str], int]:
     items: dict[tuple[str, str], int] = defaultdict(int)  # items that ran (not skipped), all runs
     failures: list[str] = []
     counts: dict[str, int] = defaultdict(int)
+    records: list[dict[str, Any]] = []
     runs: set[tuple[str, Any]] = set()  # (report, seed): a report may hold several seeds
     for path in paths:
         report = json.loads(path.read_text())
@@ -56,6 +59,7 @@ def summarize(paths: list[Path]) -> tuple[list[str], int]:
             problem = verdict_problem(r)
             if problem:
                 failures.append(f"VERDICT {path.name}: {r['id']}: {problem}")
+            records.append(r)
             ratio = r.get("error_ratio")
             if r["outcome"] == "passed" and r.get("expect") == "equal" and isinstance(ratio, (int, float)):
                 worst[key] = max(worst[key], float(ratio))
@@ -67,6 +71,11 @@ def summarize(paths: list[Path]) -> tuple[list[str], int]:
         f"{c:32s} {d:8s} {items[(c, d)] / seeds:9.0f}  {worst[(c, d)]:.3g}"
         for c, d in sorted(items)
     ]
+    entries = defects.tally(records)
+    if entries:
+        lines.append(f"{'known defect':44s} {'covered':>8s} {'showed':>7s} {'absorbed':>8s}")
+        lines += [f"{e:44s} {c:8d} {sh:7d} {a:8d}" + ("" if a else "  never absorbed: narrow or remove it")
+                  for e, (c, sh, a) in sorted(entries.items())]
     lines += failures
     return lines, len(failures)
 

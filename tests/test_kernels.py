@@ -143,25 +143,27 @@ def test_a_covered_item_outside_always_may_pass(suite: pytest.Pytester) -> None:
     run(suite, "--equiv-framework", "jax").assert_outcomes(passed=1, errors=1)
 
 
-def test_a_band_absorbs_only_error_ratios_inside_it(suite: pytest.Pytester) -> None:
-    # jax's native result is off by 1.0 everywhere: error_ratio ~1e15 in float64.
+def test_a_band_absorbs_only_drift_inside_it(suite: pytest.Pytester) -> None:
+    # jax's native float16 result is off by 1.0 everywhere: about 1/(u * sum|x||w|) half_ulps.
     off = CASE.replace("    return fw.conv(x, w, b, layout=p.layout)\n\n@case.variant\ndef crashes",
                        "    return fw.conv(x, w, b, layout=p.layout) + 1.0\n\n@case.variant\ndef crashes")
-    assert off != CASE
+    off = off.replace('dtypes=("float64",)', 'dtypes=("float16",)')
+    assert off.count("+ 1.0") == 1 and "float16" in off
     (suite.path / "cases" / "small.py").write_text(off)
     band = {"items": "small::native[jax-*]", "raises": "", "match": None, "outputs": ["out"],
-            "no_model": "planted"}
-    (suite.path / "cases" / "known_defects.toml").write_text(defect(**band, band=[1, 1e30]))
+            "no_model": "planted", "dtypes": ["float16"]}
+    (suite.path / "cases" / "known_defects.toml").write_text(defect(**band, band=[0, 1e9]))
     report = suite.path / "r.json"
     run(suite, "--equiv-framework", "jax", f"--equiv-report={report}").assert_outcomes(xfailed=1, errors=1)
     [record] = [r for r in json.loads(report.read_text())["results"] if r["variant"] == "native"]
-    assert record["known_outputs"] == {"out": "planted"}
-    (suite.path / "cases" / "known_defects.toml").write_text(defect(**band, band=[1, 10]))
+    assert record["known_outputs"] == {"out": "planted"} and record["known_fit"]["out"] > 10
+    (suite.path / "cases" / "known_defects.toml").write_text(defect(**band, band=[0, 10]))
     result = run(suite, "--equiv-framework", "jax")
     result.assert_outcomes(failed=1, errors=1)
-    result.stdout.fnmatch_lines(["*does not match known defect(s) planted, which expects error_ratio in [[]1, 10[]] "
-                                 "on out: this is something else*"])
-    (suite.path / "cases" / "known_defects.toml").write_text(defect(**{**band, "outputs": ["dx"]}, band=[1, 1e30]))
+    result.stdout.fnmatch_lines(["*does not match known defect(s) planted, which expects half_ulps in "
+                                 "[[]0, 10[]] on out: this is something else*"])
+    other_output = defect(**{**band, "outputs": ["dx"]}, band=[0, 1e9])
+    (suite.path / "cases" / "known_defects.toml").write_text(other_output)
     run(suite, "--equiv-framework", "jax").assert_outcomes(failed=1, errors=1)  # another output's band
 
 
@@ -222,7 +224,10 @@ def test_an_entry_for_an_unselected_framework_does_not_warn(suite: pytest.Pytest
          "site 'winograd' unknown"),
         ({"raises": "", "match": None, "model": "sequential", "site": "conv", "dtypes": ["float32"]},
          "an error model emulates half-precision sums"),
-        ({"raises": "", "match": None, "band": [1, 2], "outputs": ["out"]}, "a band needs outputs"),
+        ({"raises": "", "match": None, "band": [1, 2], "outputs": ["out"], "dtypes": ["float16"]},
+         "a band needs outputs"),
+        ({"raises": "", "match": None, "band": [1, 2], "outputs": ["out"], "no_model": "why"},
+         "a band measures half-precision drift"),
         ({"raises": "", "band": [1, 2], "outputs": ["out"], "no_model": "why"}, "match reads an error"),
         ({"versions": "newer than 2"}, "is not a version range"),
         ({"framework": "pytorch"}, "framework 'pytorch' unknown"),

@@ -158,6 +158,8 @@ def explain(d: Defect, failed: Mapping[str, Output], dtype: str, recompute: Reco
     for name, out in failed.items():
         if name not in answer or np.shape(answer[name]) != np.shape(out.actual):
             continue
+        if np.array_equal(answer[name], out.expected):
+            continue  # the kernel does not produce this output: its error is something else
         # A model pins the order of the half-precision additions, not of the float32 sums inside a
         # GEMM (BLAS blocks them as it likes): their last bits can tip one half rounding of a
         # partial sum the other way, u_dtype * |partial| <= u_dtype * sum|x||w|.

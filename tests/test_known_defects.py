@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from equiv import emulation, frameworks, oracle, runner
+from equiv import defects, emulation, frameworks, oracle, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,9 +51,9 @@ def records(p: pytest.Pytester, fw: str, dtype: str, select: str, *extra: str) -
 def run(p: pytest.Pytester, fw: str, dtype: str, select: str,
         *extra: str) -> tuple[list[dict[str, Any]], pytest.RunResult]:
     report = p.path / "report.json"
-    result = p.runpytest_inprocess("-p", "no:cacheprovider", "--equiv-device", "cpu", "--equiv-jax-cache", "off",
-                          "--equiv-framework", fw, "--equiv-dtype", dtype, "-k", select,
-                          f"--equiv-report={report}", *extra)
+    result = p.runpytest_inprocess("-p", "no:cacheprovider", "--equiv-device", "cpu",
+                                   "--equiv-jax-cache", "off", "--equiv-framework", fw, "--equiv-dtype",
+                                   dtype, "-k", select, f"--equiv-report={report}", *extra)
     found: list[dict[str, Any]] = json.loads(report.read_text())["results"]
     assert found, f"no result for -k {select}"
     return found, result
@@ -196,3 +196,51 @@ def test_an_error_model_is_the_kernels_answer_bit_for_bit() -> None:
     assert np.all(db == 256.0)
     _, _, exact = oracle.conv_vjp(np.ones((2, 514, 4)), np.ones((3, 4, 8)), g, layout="channels_last")
     assert np.all(exact == 1024.0)  # outside the block the oracle is itself again
+
+
+def test_a_flipped_kernel_in_a_banded_gradient_fails(suite: pytest.Pytester,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """conv_gradients' TensorFlow half dx is covered by a band (tf-eigen-half-conv-backprop-input):
+    dx computed with the kernel flipped is off by about 1/u half_ulps, far outside it."""
+    import tensorflow as tf
+
+    shutil.copy(ROOT / "cases" / "conv_gradients.py", suite.path / "cases" / "conv_gradients.py")
+    select = "conv_gradients and nd1-s1-d1-valid-groups1"
+
+    def flipped_dx(real: Any, x: Any, w: Any, g: Any, **k: Any) -> Any:
+        axis = 0 if k.get("layout") == "channels_last" else len(w.shape) - 1
+        _, dw, db = real(x, w, g, **k)
+        return real(x, tf.reverse(w, axis=[axis]), g, **k)[0], dw, db
+
+    plant(monkeypatch, "tensorflow", "conv_vjp", flipped_dx)
+    found = [r for r in records(suite, "tensorflow", "float16,bfloat16", select) if r["outcome"] != "skipped"]
+    assert len(found) >= 3  # two layouts, two dtypes; TF's CPU conv takes no float16 channels_first
+    assert_planted_bug_fails(found)
+    for r in found:
+        assert "dx" in r["reason"] and "equals the oracle with the kernel flipped" in r["reason"]
+
+
+def test_a_model_explains_only_the_outputs_its_kernel_produces() -> None:
+    """dw is off by half a rounding of its magnitude, which the model's slack would cover; the bias
+    gradient's model leaves dw as the oracle has it, so dw's error is not the defect's."""
+    rng = np.random.default_rng(0)
+    x, w = rng.uniform(0.5, 1.5, (2, 514, 4)), rng.uniform(0.5, 1.5, (3, 4, 8))
+    g = rng.uniform(0.5, 1.5, (2, 512, 8))
+
+    def gradients(model: emulation.Model | None = None) -> dict[str, Any]:
+        if model is None:
+            grads = oracle.conv_vjp(x, w, g, layout="channels_last")
+            return dict(zip(("dx", "dw", "db"), grads, strict=True))
+        with emulation.emulating(model):
+            return gradients()
+
+    exact, shown = gradients(), gradients(emulation.Model("conv_bias_grad", "sequential", "bfloat16"))
+    magnitude = {n: np.abs(v) for n, v in exact.items()}  # positive inputs: sum|x||w| = |y|
+    tight = {n: np.full(v.shape, 1e-9) for n, v in exact.items()}
+    u = 2.0**-8
+    failed = {"db": defects.Output(shown["db"], exact["db"], tight["db"], magnitude["db"]),
+              "dw": defects.Output(exact["dw"] + 0.5 * u * magnitude["dw"], exact["dw"], tight["dw"],
+                                   magnitude["dw"])}
+    entry = defects.Defect(id="bias", framework="tensorflow", upstream="https://example.org", summary="",
+                           site="conv_bias_grad", model="sequential", dtypes=("bfloat16",))
+    assert set(defects.explain(entry, failed, "bfloat16", gradients)) == {"db"}

@@ -1,11 +1,11 @@
 """Error models: NumPy emulations of kernels that do not accumulate in float32.
 
 A known defect of the accumulation kind (`model = "..."` in cases/known_defects.toml) states what
-the defective kernel computes. Each model below is one way of summing in a half dtype, measured to
-reproduce a real kernel bit for bit on the inputs of `cases/half_precision_accumulation.py` (the
-entry that names it says which). An entry swaps the oracle's sum at one site (`equiv.oracle.SITES`)
-for its model and recomputes the case's own oracle; a result shows the defect when each output that
-failed its bound lies within the same derived bound of that recomputed answer.
+the defective kernel computes. Each order below is one way of summing in a half dtype, measured to
+reproduce a real kernel bit for bit (the entries that name it say which, and on which claims). An
+entry swaps the oracle's sum at one site (`equiv.oracle.SITES`) for its order and recomputes the
+case's own oracle; a result shows the defect when each output that failed its bound, and that the
+model changes, lies within the same derived bound of that recomputed answer.
 
 Every addition of a model is computed in float32 and rounded to the half dtype, as the kernels do
 (a product of two half values is exact in float32).
@@ -72,8 +72,8 @@ def col2im(terms: Array, axes: tuple[int, ...], dtype: str) -> Array:
 
 
 def sequential_inner_first(terms: Array, axes: tuple[int, ...], dtype: str) -> Array:
-    """As `sequential`, with the summed axes walked innermost first (a conv's taps before its
-    channels: the order of an HWIO im2col)."""
+    """As `sequential`, the innermost summed axis walked as the outermost loop: a conv's channels
+    one tap at a time (HWIO patches), a 2-D window column by column."""
     return sequential(terms, axes[::-1], dtype)
 
 
@@ -99,21 +99,14 @@ class Model:
     dtype: str
 
     def sum(self, terms: Array, axes: tuple[int, ...]) -> Array:
-        return ORDERS[self.order][0](terms, axes, self.dtype)
+        return ORDERS[self.order](terms, axes, self.dtype)
 
 
-# order -> (how a site's sum is done, what it is, in one line). The summed axes, outermost first:
-# conv (C/groups, taps); conv_weight_grad (batch, positions); conv_input_grad and conv_transpose
-# (taps, channels contracted); every other site's in row-major order.
-ORDERS: dict[str, tuple[Callable[[Array, tuple[int, ...], str], Array], str]] = {
-    "sequential": (sequential, "each partial sum rounded to the half dtype, terms in row-major order"),
-    "sequential_inner_first": (sequential_inner_first, "as sequential, the summed axes walked innermost "
-                                                       "first (a conv's taps before its channels)"),
-    "col2im_taps_reversed": (col2im_taps_reversed, "as col2im, the taps added last one first"),
-    "per_outer": (per_outer, "the innermost axis in float32, those sums added over the outer ones "
-                             "in the half dtype"),
-    "col2im": (col2im, "the innermost axis in float32, rounded once (an im2col GEMM); the outer "
-                       "ones (a scatter's taps) added in the half dtype one at a time"),
+# The orders a known-defect entry may name. The axes a site sums, outermost first: conv
+# (C/groups, taps); conv_weight_grad (batch, positions); conv_input_grad and conv_transpose (taps,
+# channels contracted); every other site's in row-major order.
+ORDERS: dict[str, Callable[[Array, tuple[int, ...], str], Array]] = {
+    f.__name__: f for f in (sequential, sequential_inner_first, col2im, col2im_taps_reversed, per_outer)
 }
 
 

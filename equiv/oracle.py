@@ -371,10 +371,10 @@ def pool_output_shape(
 SITES = (
     "conv",  # forward conv: sum over (C/groups, *kernel) per output
     "depthwise_conv",  # a conv with one input channel per group: sum over the kernel taps
-    "conv_input_grad",  # dx: the contraction over output channels, then the taps' scatter
+    "conv_input_grad",  # dx: over output channels and the taps' scatter; a model sees (taps, channels)
     "conv_weight_grad",  # dw: the sum over batch (outer) and positions (inner)
     "conv_bias_grad",  # db: the sum over batch and positions
-    "conv_transpose",  # the contraction over input channels, then the taps' scatter
+    "conv_transpose",  # over input channels and the taps' scatter; a model sees (taps, channels)
     "dense",  # the sum over input features
     "avg_pool",  # the window's sum, before the division
     "global_avg_pool",  # the sum over every spatial position, before the division

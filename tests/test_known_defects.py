@@ -244,3 +244,18 @@ def test_a_model_explains_only_the_outputs_its_kernel_produces() -> None:
     entry = defects.Defect(id="bias", framework="tensorflow", upstream="https://example.org", summary="",
                            site="conv_bias_grad", model="sequential", dtypes=("bfloat16",))
     assert set(defects.explain(entry, failed, "bfloat16", gradients)) == {"db"}
+
+
+# Hand-derived: float16 has 11 significant bits, so between 2048 and 4096 its spacing is 2 and
+# 2048 + 1 = 2049 is a tie that rounds to the even 2048.
+@pytest.mark.parametrize(("order", "terms", "expected"), [
+    ("sequential", [[1.0, 2048.0], [1.0, 0.0]], 2048.0),  # 1, 2049 -> 2048, 2049 -> 2048, 2048
+    ("sequential_inner_first", [[1.0, 2048.0], [1.0, 0.0]], 2050.0),  # column by column: 1, 2, 2050
+    ("col2im", [[1.0, 0.0], [2048.0, 1.0]], 2048.0),  # rows rounded first: 1 + 2048 = 2049 -> 2048
+    ("per_outer", [[1.0, 0.0], [2048.0, 1.0]], 2050.0),  # rows unrounded: 1 + 2049 = 2050
+    ("col2im", [[2048.0], [1.0], [1.0]], 2048.0),  # taps in order: each 1 rounds away
+    ("col2im_taps_reversed", [[2048.0], [1.0], [1.0]], 2050.0),  # 1 + 1 = 2 first, then 2050
+])
+def test_each_order_sums_as_it_says(order: str, terms: list[list[float]], expected: float) -> None:
+    model = emulation.Model("conv_input_grad", order, "float16")
+    assert model.sum(np.array(terms), (0, 1)) == expected

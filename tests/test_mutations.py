@@ -1401,3 +1401,29 @@ def test_broken_torch_same_mapping_fails_real_case(
     assert {i.variant for i in torch_red} == {"explicit_asymmetric_pad"}, _summary(torch_red)
     unexplained = [i for i in torch_red if "padding" not in _hints(i)]
     assert not unexplained, "torch failures with no hint pointing at the padding:\n" + _summary(unexplained)
+
+
+def test_a_framework_that_drops_the_bias_fails_the_bias_claim(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    installed: tuple[str, ...],
+    mutation_record: Any,
+) -> None:
+    """The worked example's claim is about the framework's bias: torch's conv made to drop b turns
+    exactly the variant that hands b to fw.conv red."""
+    if "torch" not in installed:
+        pytest.skip("needs torch")
+    cases = _fresh(pytester, monkeypatch)
+    source = ROOT / "cases" / "conv_bias_is_added_per_channel.py"
+    (cases / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    torch_module = frameworks.load("torch")
+    real = torch_module.conv
+    monkeypatch.setattr(torch_module, "conv", lambda x, w, b=None, **k: real(x, w, None, **k))
+
+    items = run_cases(pytester, ["torch"], "float32")
+    red = [i for i in items if i.outcome != "passed"]
+    caught = {i.variant for i in red} == {"framework_bias"} and all(i.outcome == "failed" for i in red)
+    hint_seen = all("the bias was dropped" in _hints(i) for i in red)
+    mutation_record("torch_conv_drops_bias", caught, hint_seen)
+    assert caught, "a torch conv that drops its bias was NOT caught by the bias claim:\n" + _summary(items)
+    assert hint_seen, _summary(red)

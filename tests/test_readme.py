@@ -1,0 +1,32 @@
+"""README sections that restate the repository must say what the repository says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_worked_example_is_the_case_file() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    head = "A worked example, `cases/conv_bias_is_added_per_channel.py`:\n\n```python\n"
+    assert head in readme, "README lost its worked example"
+    start = readme.index(head) + len(head)
+    shown = readme[start:readme.index("```\n", start)]
+    assert shown == (ROOT / "cases" / "conv_bias_is_added_per_channel.py").read_text(encoding="utf-8"), (
+        "README's worked example differs from cases/conv_bias_is_added_per_channel.py: copy the file in")
+
+
+def test_the_claims_table_is_the_case_docstrings() -> None:
+    """One row per case file, in name order: its name and its docstring's first paragraph."""
+    import ast
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith("| `") and line.count("|") == 3]
+    table = [line for line in rows if line.split("`")[1] in {p.stem for p in (ROOT / "cases").glob("*.py")}]
+    want = []
+    for path in sorted((ROOT / "cases").glob("*.py")):
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        want.append(f"| `{path.stem}` | {' '.join(doc.split(chr(10) * 2)[0].split())} |")
+    assert table == want, ("README's claims table differs from the case docstrings; its rows should be:\n"
+                           + "\n".join(want))

@@ -34,6 +34,7 @@ class Config:
     jax_cache: Path | None = None
     jax_mlir_context: str = "shared"
     require_device: tuple[str, ...] = ()
+    require_framework: tuple[str, ...] = ()
     repeat: int = 1
     require_deterministic: bool = False
     report: Path | None = None
@@ -107,6 +108,12 @@ def from_options(get: Any) -> Config:
         raise OptionError(
             f"--equiv-require-device {','.join(missing)}: that device is not selected by --equiv-device"
         )
+    need = get("equiv_require_framework")
+    required = split_choices("--equiv-require-framework", need, NAMES) if need else ()
+    unselected = sorted(set(required) - set(selected["equiv_framework"]))
+    if unselected:
+        raise OptionError(f"--equiv-require-framework {','.join(unselected)}: "
+                          "not selected by --equiv-framework")
     repeat = get("equiv_repeat")
     if repeat < 1:
         raise OptionError(f"--equiv-repeat must be >= 1, got {repeat}")
@@ -136,6 +143,7 @@ def from_options(get: Any) -> Config:
         jax_cache=jax_cache,
         jax_mlir_context=mlir_context,
         require_device=require,
+        require_framework=required,
         repeat=repeat,
         require_deterministic=bool(get("equiv_require_deterministic")),
         report=path("equiv_report"),

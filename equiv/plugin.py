@@ -57,6 +57,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="shared (the default): JAX lowers programs into one reused MLIR context, "
                          "the same program bytes without ~7 ms per program; per-program: JAX's own, a "
                          "new context for each")
+    group.addoption("--equiv-require-framework", dest="equiv_require_framework", action="append",
+                    metavar="torch,tensorflow,jax",
+                    help="the run fails at start if one of these frameworks is not installed (a run "
+                         "without it would only skip)")
     group.addoption("--equiv-require-device", dest="equiv_require_device", action="append", metavar="cuda",
                     help="an item on this device that cannot run fails instead of skipping; the run "
                          "fails at start if a selected framework sees no such device")
@@ -183,6 +187,7 @@ class EquivSession:
         self.is_worker = hasattr(config, "workerinput")
         self.reporter = Reporter(cfg)
         self.stale: set[str] = set()
+        self.nothing_ran = ""  # why, when every result of the run skipped
         self.started = time.perf_counter()
         self.collection_seconds = 0.0
         self.outputs = config.stash[OUTPUTS_KEY] = outputs.Store()
@@ -200,6 +205,10 @@ class EquivSession:
                 pass  # its items skip with that reason
             except RuntimeError as e:
                 raise pytest.UsageError(str(e)) from None
+        absent = [name for name in self.cfg.require_framework if not frameworks.is_installed(name)]
+        if absent and not self.is_worker:
+            raise pytest.UsageError(f"--equiv-require-framework: {', '.join(absent)} not installed; "
+                                    f"pip install 'equiv[{','.join(absent)}]'")
         if "cuda" in self.cfg.require_device and not self.is_worker:
             for name in self.cfg.frameworks:
                 _require_gpu(name)
@@ -266,12 +275,17 @@ class EquivSession:
         if self.cfg.outputs:
             self.outputs.write(self.cfg.outputs, parts=True)
         self.reporter.write()
+        self.nothing_ran = _nothing_ran(self.reporter.records)
+        if self.nothing_ran and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if len(self.cfg.seeds) >= defects.SEEDS_TO_JUDGE:
             stale += defects.unused(self.reporter.records)
         for line in sorted(self.stale.union(stale)):  # pytest's warnings plugin wraps sessionfinish
             warnings.warn(KnownDefectWarning(line), stacklevel=1)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.nothing_ran:
+            terminalreporter.write_line(self.nothing_ran, red=True)
         if not self.reporter.records:
             return
         terminalreporter.section("equiv matrix")
@@ -280,6 +294,15 @@ class EquivSession:
         for path in (self.cfg.report, self.cfg.markdown):
             if path:
                 terminalreporter.write_line(f"wrote {path}")
+
+
+def _nothing_ran(records: list[dict[str, Any]]) -> str:
+    """A run whose every result skipped tested nothing: say so, with the reasons (what to install)."""
+    if not records or any(r["outcome"] != "skipped" for r in records):
+        return ""
+    reasons = sorted({r["reason"].split(" (--equiv-require")[0] for r in records})
+    shown = "; ".join(reasons[:3]) + ("; ..." if len(reasons) > 3 else "")
+    return f"equiv: no result ran, all {len(records)} skipped ({shown}): the run fails"
 
 
 def _require_gpu(name: str) -> None:

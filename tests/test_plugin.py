@@ -137,6 +137,8 @@ def test_inputs_depend_on_case_params_and_seed_only(suite: pytest.Pytester) -> N
         (["--equiv-repeat", "0"], "--equiv-repeat must be >= 1"),
         (["--equiv-require-deterministic"], "needs --equiv-repeat"),
         (["--equiv-device", "cpu", "--equiv-require-device", "cuda"], "not selected by --equiv-device"),
+        (["--equiv-framework", "jax", "--equiv-require-framework", "torch"], "not selected by --equiv-framework"),
+        (["--equiv-require-framework", "mxnet"], "--equiv-require-framework: unknown value(s) mxnet"),
     ],
 )
 def test_bad_option_values_name_the_option(suite: pytest.Pytester, args: list[str], message: str) -> None:
@@ -339,3 +341,25 @@ def test_a_point_knows_its_items_dtype_without_changing_its_id() -> None:
         _ = p.dtype
     q = p.at("float16")
     assert q.dtype == "float16" and q.id == p.id == "half-k3" and dict(q) == dict(p)
+
+
+def test_a_run_where_nothing_ran_fails_and_says_why(suite: pytest.Pytester) -> None:
+    # No GPU here: every cuda result skips, so the run tested nothing.
+    if any(frameworks.load(name).gpus() for name in ("jax", "torch")):
+        pytest.skip("this machine has a GPU")
+    result = run(suite, "--equiv-framework", "jax,torch", "--equiv-device", "cuda")
+    result.assert_outcomes(skipped=4)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["equiv: no result ran, all 8 skipped (jax sees no GPU; torch sees no GPU): "
+                                 "the run fails"])
+    run(suite, "--equiv-framework", "jax", "--equiv-device", "cpu").assert_outcomes(passed=4)  # ran: green
+
+
+def test_a_required_framework_that_is_not_installed_stops_the_run(suite: pytest.Pytester,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    real = frameworks.is_installed
+    monkeypatch.setattr(frameworks, "is_installed", lambda name: name != "tensorflow" and real(name))
+    result = run(suite, "--equiv-device", "cpu", "--equiv-require-framework", "jax,tensorflow")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert ("--equiv-require-framework: tensorflow not installed; pip install 'equiv[tensorflow]'"
+            in result.stderr.str())

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from equiv import compare, defects, frameworks, outputs, runner
+from equiv import authoring, compare, defects, frameworks, outputs, runner
 from equiv.case import Case
 from equiv.config import Config
 
@@ -24,6 +24,7 @@ DEFECTS_KEY = pytest.StashKey[tuple[defects.Defect, ...]]()
 DEFINED_KEY = pytest.StashKey[dict[str, set[str]]]()  # case -> every item id it defines
 OUTPUTS_KEY = pytest.StashKey[outputs.Store]()
 PENDING_KEY = pytest.StashKey[Counter[tuple[Any, ...]]]()  # tests per oracle key, results per program, to run
+CASE_ERRORS_KEY = pytest.StashKey[set[str]]()  # case files whose own code raised, in this process
 
 
 def results_of(report: Any) -> list[dict[str, Any]]:
@@ -74,6 +75,9 @@ def load_case(path: Path) -> Case:
         problems.insert(0, "no module docstring: state the claim and the quirk it pins")
     if problems:
         raise CaseError(f"{path}: " + "; ".join(problems))
+    mistakes = authoring.check(case, path)
+    if mistakes:
+        raise CaseError("\n".join(mistakes))
     return case
 
 
@@ -120,6 +124,7 @@ class CaseItem(pytest.Item):
         # every phase's report copies, and JUnit XML writes) get one short line per framework.
         self.results: list[dict[str, Any]] = []
         self.pairwise: list[dict[str, Any]] = []
+        self.case_error = ""  # one line, file:line first, when the case file's own code raised
         # Same group -> same shard (shard.group_of), and same worker under xdist's own loadgroup: one
         # oracle call for the group's variants. (equiv's scheduler reads the group off the id.)
         self.add_marker(pytest.mark.xdist_group("-".join(map(str, runner.reference_key(specs[0])))))
@@ -158,10 +163,19 @@ class CaseItem(pytest.Item):
         crash: Exception | None = None
         judged: list[tuple[runner.Spec, str, str]] = []  # (spec, final outcome, reason) per framework
         paired: dict[str, tuple[Any, Any]] = {}  # framework -> (outputs, bounds), for the pairwise table
+        reported = self.config.stash.setdefault(CASE_ERRORS_KEY, set())
+        if str(self.path) in reported:
+            pytest.skip(f"the case file's own code raised in an earlier test: {self.path} (reported once)")
         for spec in self.specs:
             try:
                 result = runner.run(spec, cfg, self.known.get(spec.framework, ()))
-            except Exception as e:  # an error in the case itself: recorded, then its traceback is shown
+            except authoring.CaseCodeError as e:  # the case's, not a framework's: no record blames one
+                reported.add(str(self.path))
+                self.results.clear()
+                self.pairwise.clear()
+                self.case_error = str(e)
+                raise
+            except Exception as e:  # an error in equiv itself: recorded, then its traceback is shown
                 crash = crash or e
                 result = runner.Result(spec, outcome="failed", reason=f"{type(e).__name__}: {e}")
             self._known_defect(spec, result, cfg)
@@ -237,6 +251,8 @@ class CaseItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, CaseFailure):  # FrameworkError too: its text names each result
             return str(excinfo.value)
+        if isinstance(excinfo.value, authoring.CaseCodeError):
+            return f"case error (the case file's own code, no framework blamed): {excinfo.value}"
         if isinstance(excinfo.value, pytest.xfail.Exception):  # a known defect: its reason says it all
             return str(excinfo.value.msg)  # (a traceback took 9 ms an item to format)
         # An error inside a variant: show the frames from runtest down, not pytest's own.
@@ -247,6 +263,8 @@ class CaseItem(pytest.Item):
         """Put the records on the call report: xdist sends it to the controller, and Reporter reads it."""
         report.equiv_results = self.results  # type: ignore[attr-defined]
         report.equiv_pairwise = self.pairwise  # type: ignore[attr-defined]
+        if self.case_error:
+            report.equiv_case_error = self.case_error  # type: ignore[attr-defined]
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, f"{self.specs[0].case_name}::{self.name}"

@@ -286,6 +286,9 @@ class EquivSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.nothing_ran:
             terminalreporter.write_line(self.nothing_ran, red=True)
+        for line in sorted(self.reporter.case_errors):
+            terminalreporter.write_line(f"case error (the case file's own code, no framework blamed): {line}",
+                                        red=True)
         if not self.reporter.records:
             return
         terminalreporter.section("equiv matrix")

@@ -68,6 +68,7 @@ class Reporter:
         self.cfg = cfg
         self.records: list[dict[str, Any]] = []
         self.pairwise: list[dict[str, Any]] = []
+        self.case_errors: set[str] = set()  # one line each: the case files' own code raised
         self.environments: dict[str, dict[str, Any]] = {}
         self.wall_seconds: float | None = None
         self.fixed_environment: dict[str, Any] | None = None  # a loaded report's, not this process's
@@ -75,6 +76,8 @@ class Reporter:
                                        "import_seconds": {}, "compile": {}}
 
     def add(self, report: Any) -> None:
+        if getattr(report, "equiv_case_error", None):
+            self.case_errors.add(report.equiv_case_error)
         records = results_of(report)  # on the call report only
         if not records:
             return
@@ -128,6 +131,7 @@ class Reporter:
     def to_json(self) -> dict[str, Any]:
         return {
             "environment": self.environment(),
+            "case_errors": sorted(self.case_errors),
             "results": self.records,
             "pairwise": self.pairwise,
             # Wall time of this pytest process (from configure); the rest is summed over processes.

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from equiv import compare, defects, emulation, frameworks, tolerance
+from equiv import authoring, compare, defects, emulation, frameworks, tolerance
 from equiv.case import Case, Params, Variant
 from equiv.config import Config
 from equiv.frameworks import Unsupported
@@ -242,7 +242,7 @@ def run(spec: Spec, cfg: Config, known: tuple[defects.Defect, ...] = ()) -> Resu
         if spec.device == "cuda" and not fw.gpus():
             raise Unsupported(f"{spec.framework} sees no GPU")
         start = time.perf_counter()
-        ref = reference(spec)  # an oracle error is the case's: it propagates
+        ref = _case_code(spec, lambda: reference(spec), "the inputs or the oracle")
         result.seconds["oracle"] = time.perf_counter() - start
         with fw.precision(cfg.precision), fw.cpu_kernels(cfg.cpu_kernels):
             if spec.device == "cpu":
@@ -259,6 +259,11 @@ def run(spec: Spec, cfg: Config, known: tuple[defects.Defect, ...] = ()) -> Resu
             except Exception as e:
                 if spec.variant.raises and isinstance(e, spec.variant.raises):
                     return _expected_raise(result, e)
+                line = authoring.line_in(e, _case_file(spec))
+                if line is not None:  # raised by the variant's own code, not inside a framework
+                    where = f"{_case_file(spec)}:{line}"
+                    raise authoring.CaseCodeError(f"{where}: {authoring.one_line(e)}, in variant "
+                                                  f"{spec.variant.name} at {spec.params.id}") from e
                 return _crashed(result, e)
             finally:
                 result.seconds["framework"] = time.perf_counter() - start
@@ -281,6 +286,20 @@ def run(spec: Spec, cfg: Config, known: tuple[defects.Defect, ...] = ()) -> Resu
         return _judge(result, fw, out, got, repeats, ref, cfg, _holding(known, fw, result, cfg))
     finally:
         result.seconds["compare"] = time.perf_counter() - start
+
+
+def _case_file(spec: Spec) -> str:
+    return spec.variant.fn.__code__.co_filename
+
+
+def _case_code(spec: Spec, step: Any, what: str) -> Any:
+    """Run a step of the case file's own (the oracle, the inputs): whatever it raises is the case's."""
+    try:
+        return step()
+    except Exception as e:
+        line = authoring.last_line_in(e, _case_file(spec)) or "?"
+        raise authoring.CaseCodeError(f"{_case_file(spec)}:{line}: {authoring.one_line(e)}, in {what} at "
+                                      f"{spec.params.id} ({spec.dtype}, seed {spec.seed})") from e
 
 
 def _crashed(result: Result, e: Exception) -> Result:

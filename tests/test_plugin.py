@@ -363,3 +363,54 @@ def test_a_required_framework_that_is_not_installed_stops_the_run(suite: pytest.
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert ("--equiv-require-framework: tensorflow not installed; pip install 'equiv[tensorflow]'"
             in result.stderr.str())
+
+
+BIAS_CASE = Path(__file__).resolve().parents[1] / "cases" / "conv_bias_is_added_per_channel.py"
+
+
+def _planted(suite: pytest.Pytester, old: str, new: str) -> Path:
+    """The real worked example with one author's mistake in it."""
+    source = BIAS_CASE.read_text(encoding="utf-8")
+    assert old in source
+    path = suite.path / "cases" / BIAS_CASE.name
+    path.write_text(source.replace(old, new, 1), encoding="utf-8")
+    (suite.path / "cases" / "small_conv.py").unlink()
+    return path
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("def expected(p, x, w, b):", "def expected(p, x, w):",
+     "the oracle expected(p, x, w) cannot take the inputs ['b', 'w', 'x'] that @case.inputs draws"),
+    ("def expected(p, x, w, b):\n    return oracle.conv(x, w, layout=p.layout)",
+     "def expected(p, inp, w, b):\n    return oracle.conv(inp, w, layout=p.layout)",
+     "the oracle expected(p, inp, w, b) cannot take the inputs ['b', 'w', 'x']"),
+    ("    return oracle.conv(x, w, layout=p.layout) + b.reshape(PER_CHANNEL[p.layout])",
+     "    return oracle.conv(x, w, layout=p.layout) + b.reshape(PER_CHANEL[p.layout])",
+     "the oracle expected raised at channels_last-L5: NameError: name 'PER_CHANEL' is not defined"),
+])
+def test_a_mistake_in_the_oracle_is_one_collection_error_naming_its_line(
+        suite: pytest.Pytester, old: str, new: str, message: str) -> None:
+    path = _planted(suite, old, new)
+    mark = "PER_CHANEL" if "PER_CHANEL" in new else "def expected"  # where it raised, or the def
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if mark in text)
+    result = run(suite, "--equiv-device", "cpu", "--equiv-framework", "jax")
+    result.assert_outcomes(errors=1)  # the file, once; no framework result
+    assert any(f"{path.name}:{line}: {message}" in text for text in result.stdout.lines), result.stdout.str()
+    assert "FAILED" not in result.stdout.str().split("equiv matrix")[-1]
+
+
+def test_a_typo_in_a_variant_is_the_cases_error_reported_once(suite: pytest.Pytester) -> None:
+    path = _planted(suite, "    return fw.conv(x, w, b, layout=p.layout)",
+                    "    return fw.conv(x, w, bb, layout=p.layout)")
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "bb" in text)
+    report = suite.path / "r.json"
+    result = run(suite, "--equiv-device", "cpu", "--equiv-framework", "jax,torch", "-p", "no:xdist",
+                 f"--equiv-report={report}")
+    out = result.stdout.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert out.count(f"{path.name}:{line}: NameError: name 'bb' is not defined, in variant framework_bias") == 2
+    result.stdout.fnmatch_lines(["case error (the case file's own code, no framework blamed): *"])
+    records = json.loads(report.read_text())
+    assert not [r for r in records["results"] if r["variant"] == "framework_bias"]  # no framework blamed
+    assert len(records["case_errors"]) == 1
+    assert " E " not in out.split("equiv matrix")[-1]

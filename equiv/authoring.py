@@ -1,0 +1,91 @@
+"""A case file's own mistakes, told apart from the frameworks' errors and named by file and line.
+
+Two places find them:
+
+* at collection, `check` draws the inputs at the case's first grid point, binds the oracle's and each
+  variant's signature to them and runs the oracle once: a missing or misspelled parameter, or an
+  oracle that cannot run, is one collection error naming the file, the line and the fix;
+* at run time, `CaseCodeError` marks an exception raised by the case file's own code (the innermost
+  frame is in the case file, not in a framework): a misspelled name in a variant is the case's, and
+  no framework is blamed for it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from equiv.case import Case
+
+KEYWORDS = ("each key of the @case.inputs dict is passed to the oracle and to every variant as a "
+            "keyword argument")
+
+
+class CaseCodeError(Exception):
+    """An exception raised in the case file's own code; the message is one line with file:line."""
+
+
+def line_in(e: BaseException, filename: str) -> int | None:
+    """The line of the innermost frame of `e`'s traceback, when that frame is in `filename`."""
+    frames = traceback.extract_tb(e.__traceback__)
+    return frames[-1].lineno if frames and frames[-1].filename == filename else None
+
+
+def last_line_in(e: BaseException, filename: str) -> int | None:
+    """The line of the innermost frame of `e`'s traceback that is in `filename`, wherever it raised."""
+    lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if f.filename == filename]
+    return lines[-1] if lines else None
+
+
+def def_line(fn: Callable[..., Any]) -> int:
+    """The line of `fn`'s def (its code object starts at its first decorator)."""
+    first = fn.__code__.co_firstlineno
+    try:
+        lines, start = inspect.getsourcelines(fn)
+    except (OSError, TypeError):
+        return first
+    return next((start + i for i, text in enumerate(lines) if text.lstrip().startswith(("def ", "async def "))),
+                first)
+
+
+def one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else '(no message)'}"
+
+
+def check(case: Case, path: Path) -> list[str]:
+    """Mistakes found by drawing the inputs at the first grid point and binding every function."""
+    assert case.draw is not None and case.expected is not None
+    filename = str(path)
+    p = case.points()[0].at(case.dtypes[0])
+
+    def where(fn: Callable[..., Any], e: BaseException | None = None) -> str:
+        line = last_line_in(e, filename) if e is not None else None
+        return f"{path}:{line or def_line(fn)}"
+
+    try:
+        inputs = dict(case.draw(np.random.default_rng(0), p))
+    except Exception as e:
+        return [f"{where(case.draw, e)}: @case.inputs {case.draw.__name__} raised at {p.id}: {one_line(e)}"]
+    names = sorted(inputs)
+    problems = []
+    for kind, fn, head in [("the oracle", case.expected, (p,)),
+                           *((f"variant {v.name!r}", v.fn, (None, p)) for v in case.variants)]:
+        try:
+            inspect.signature(fn).bind(*head, **inputs)
+        except TypeError as e:
+            problems.append(f"{where(fn)}: {kind} {fn.__name__}{inspect.signature(fn)} cannot take the "
+                            f"inputs {names} that @case.inputs draws ({e}); {KEYWORDS}")
+    if problems:
+        return problems
+    try:
+        case.expected(p, **{k: np.asarray(v, dtype=np.float64) for k, v in inputs.items()})
+    except Exception as e:
+        return [f"{where(case.expected, e)}: the oracle {case.expected.__name__} raised at {p.id}: "
+                f"{one_line(e)}"]
+    return []

@@ -49,8 +49,8 @@ def def_line(fn: Callable[..., Any]) -> int:
         lines, start = inspect.getsourcelines(fn)
     except (OSError, TypeError):
         return first
-    return next((start + i for i, text in enumerate(lines) if text.lstrip().startswith(("def ", "async def "))),
-                first)
+    defs = (start + i for i, text in enumerate(lines) if text.lstrip().startswith(("def ", "async def ")))
+    return next(defs, first)
 
 
 def one_line(e: BaseException) -> str:

@@ -8,7 +8,7 @@ import itertools
 import sys
 import traceback
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ import pytest
 from equiv import authoring, compare, defects, frameworks, outputs, runner
 from equiv.case import Case
 from equiv.config import Config
+from equiv.records import only_crashes
 
 CONFIG_KEY = pytest.StashKey[Config]()
 DEFECTS_KEY = pytest.StashKey[tuple[defects.Defect, ...]]()
@@ -25,21 +26,6 @@ DEFINED_KEY = pytest.StashKey[dict[str, set[str]]]()  # case -> every item id it
 OUTPUTS_KEY = pytest.StashKey[outputs.Store]()
 PENDING_KEY = pytest.StashKey[Counter[tuple[Any, ...]]]()  # tests per oracle key, results per program, to run
 CASE_ERRORS_KEY = pytest.StashKey[set[str]]()  # case files whose own code raised, in this process
-
-
-def results_of(report: Any) -> list[dict[str, Any]]:
-    """The per-framework records a test's call report carries (none on other phases and other tests)."""
-    return list(getattr(report, "equiv_results", ()))
-
-
-def pairwise_of(report: Any) -> list[dict[str, Any]]:
-    return list(getattr(report, "equiv_pairwise", ()))
-
-
-def only_crashes(outcomes: Iterable[str]) -> bool:
-    """A test whose failed results are all framework crashes counts as an error, not a failure."""
-    bad = [o for o in outcomes if o in ("failed", "error")]
-    return bool(bad) and all(o == "error" for o in bad)
 
 
 class CaseError(Exception):

@@ -21,11 +21,10 @@ from equiv.collect import (
     OUTPUTS_KEY,
     CaseFile,
     CaseItem,
-    only_crashes,
-    results_of,
 )
 from equiv.config import SELECTIONS, Config, OptionError, from_options
 from equiv.machine import CPU_KERNELS, JAX_MLIR_CONTEXTS
+from equiv.records import only_crashes, results_of
 from equiv.report import Reporter, process_environment
 
 

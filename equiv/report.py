@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from equiv import frameworks, machine
-from equiv.collect import pairwise_of, results_of
 from equiv.config import Config
+from equiv.records import pairwise_of, results_of
 
 
 def process_environment(cfg: Config) -> dict[str, dict[str, Any]]:

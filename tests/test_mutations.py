@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from equiv import frameworks, runner
-from equiv.collect import results_of
+from equiv.records import results_of
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from equiv import frameworks
-from equiv.collect import results_of
+from equiv.records import results_of
 
 pytest_plugins = ["pytester"]
 

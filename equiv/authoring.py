@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from equiv.case import Case
+from equiv.case import Case, Params
 
 KEYWORDS = ("each key of the @case.inputs dict is passed to the oracle and to every variant as a "
             "keyword argument")
@@ -59,32 +59,45 @@ def one_line(e: BaseException) -> str:
 
 
 def check(case: Case, path: Path) -> list[str]:
-    """Mistakes found by drawing the inputs at the first grid point and binding every function."""
+    """Mistakes found by drawing the inputs and binding every function to them: the oracle at the
+    first grid point, each variant at the first point it applies to. The oracle runs once."""
     assert case.draw is not None and case.expected is not None
     filename = str(path)
-    p = case.points()[0].at(case.dtypes[0])
+    points = [point.at(case.dtypes[0]) for point in case.points()]
+    drawn: dict[str, dict[str, Any]] = {}
 
     def where(fn: Callable[..., Any], e: BaseException | None = None) -> str:
         line = last_line_in(e, filename) if e is not None else None
         return f"{path}:{line or def_line(fn)}"
 
-    try:
-        inputs = dict(case.draw(np.random.default_rng(0), p))
-    except Exception as e:
-        return [f"{where(case.draw, e)}: @case.inputs {case.draw.__name__} raised at {p.id}: {one_line(e)}"]
-    names = sorted(inputs)
+    def inputs(p: Params) -> dict[str, Any]:
+        if p.id not in drawn:
+            drawn[p.id] = dict(case.draw(np.random.default_rng(0), p))  # type: ignore[misc]
+        return drawn[p.id]
+
+    uses: list[tuple[str, Callable[..., Any], Params, tuple[None, ...]]] = [
+        ("the oracle", case.expected, points[0], ())]
+    for v in case.variants:
+        p = next((q for q in points if v.applies(q)), None)
+        if p is not None:
+            uses.append((f"variant {v.name!r}", v.fn, p, (None,)))
     problems = []
-    for kind, fn, head in [("the oracle", case.expected, (p,)),
-                           *((f"variant {v.name!r}", v.fn, (None, p)) for v in case.variants)]:
+    for kind, fn, p, head in uses:
         try:
-            inspect.signature(fn).bind(*head, **inputs)
+            given = inputs(p)
+        except Exception as e:
+            return [f"{where(case.draw, e)}: @case.inputs {case.draw.__name__} raised at {p.id}: "
+                    f"{one_line(e)}"]
+        try:
+            inspect.signature(fn).bind(*head, p, **given)
         except TypeError as e:
             problems.append(f"{where(fn)}: {kind} {fn.__name__}{inspect.signature(fn)} cannot take the "
-                            f"inputs {names} that @case.inputs draws ({e}); {KEYWORDS}")
+                            f"inputs {sorted(given)} that @case.inputs draws at {p.id} ({e}); {KEYWORDS}")
     if problems:
         return problems
+    p = points[0]
     try:
-        case.expected(p, **{k: np.asarray(v, dtype=np.float64) for k, v in inputs.items()})
+        case.expected(p, **{k: np.asarray(v, dtype=np.float64) for k, v in inputs(p).items()})
     except Exception as e:
         return [f"{where(case.expected, e)}: the oracle {case.expected.__name__} raised at {p.id}: "
                 f"{one_line(e)}"]

@@ -30,3 +30,14 @@ def test_the_claims_table_is_the_case_docstrings() -> None:
         want.append(f"| `{path.stem}` | {' '.join(doc.split(chr(10) * 2)[0].split())} |")
     assert table == want, ("README's claims table differs from the case docstrings; its rows should be:\n"
                            + "\n".join(want))
+
+
+def test_the_fw_api_list_is_the_protocol() -> None:
+    from equiv.frameworks import case_api_lines
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("<!-- fw API: generated from equiv.frameworks.Framework")
+    start = readme.index("\n", start) + 1
+    shown = readme[start:readme.index("<!-- end fw API -->")].strip().splitlines()
+    assert shown == case_api_lines(), "README's fw API list is stale; its lines should be:\n" + "\n".join(
+        case_api_lines())

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -102,41 +102,139 @@ class NotInstalled(Unsupported):
 
 
 class Framework(Protocol):
-    """What every framework module provides (structural: the modules are not classes)."""
+    """What every framework module provides, with one signature (structural: modules are not classes).
+
+    Arrays are the framework's own (`Any` here). Layouts are "channels_first" (NCHW, OIHW weights) or
+    "channels_last" (NHWC, HWIO weights), as in `equiv.oracle`. A framework that cannot do something
+    at all raises `Unsupported`, and the result skips with its message. Names only one framework has
+    (its layers, its own spellings) are listed in that module's `OWN`; a variant calling one names
+    the framework with `frameworks=[...]`. `tests/test_frameworks.py` checks that every module
+    defines every name here and nothing undeclared; mypy checks the signatures.
+    """
 
     name: str
+    # -- The case API: what variants call -------------------------------------------------------
+    def conv(self, x: Any, w: Any, b: Any = None, *, stride: int | Sequence[int] = 1,
+             padding: Any = "valid", dilation: int | Sequence[int] = 1, groups: int = 1,
+             layout: str = "channels_first") -> Any:
+        """N-D grouped, strided, dilated cross-correlation plus bias; padding as `oracle.conv` takes it."""
+    def conv_transpose(self, x: Any, w: Any, b: Any = None, *, stride: int | Sequence[int] = 1,
+                       padding: Any = 0, output_padding: int | Sequence[int] = 0,
+                       dilation: int | Sequence[int] = 1, groups: int = 1,
+                       layout: str = "channels_first") -> Any:
+        """Transposed conv; weights (C_in, C_out/groups, *k) channels_first, (*k, C_out/groups, C_in) last."""
+    def depthwise_conv(self, x: Any, w: Any, b: Any = None, *, stride: int | Sequence[int] = 1,
+                       padding: Any = "valid", dilation: int | Sequence[int] = 1,
+                       layout: str = "channels_first") -> Any:
+        """Depthwise conv with TF's filter layout (*k, C, M): output channel c*M + m uses w[..., c, m]."""
+    def conv_vjp(self, x: Any, w: Any, g: Any, *, stride: int | Sequence[int] = 1, padding: Any = "valid",
+                 dilation: int | Sequence[int] = 1, groups: int = 1,
+                 layout: str = "channels_first") -> tuple[Any, Any, Any]:
+        """(dx, dw, db) of sum(conv(x, w, b) * g) by the framework's autodiff."""
+    def dense(self, x: Any, w: Any, b: Any = None) -> Any:
+        """x (..., in) @ w (in, out) + b."""
+    def avg_pool(self, x: Any, window: int | Sequence[int], *, stride: int | Sequence[int] | None = None,
+                 padding: Any = "valid", ceil_mode: bool = False, count_include_pad: bool = False,
+                 layout: str = "channels_first") -> Any:
+        """Mean over each window; the divisor counts real cells unless count_include_pad."""
+    def max_pool(self, x: Any, window: int | Sequence[int], *, stride: int | Sequence[int] | None = None,
+                 padding: Any = "valid", ceil_mode: bool = False, layout: str = "channels_first") -> Any:
+        """Max over each window; padded cells never win."""
+    def global_avg_pool(self, x: Any, *, layout: str = "channels_first") -> Any:
+        """Mean over every spatial axis, (N, C)."""
+    def global_max_pool(self, x: Any, *, layout: str = "channels_first") -> Any:
+        """Max over every spatial axis, (N, C)."""
+    def mixed_precision_conv(self, x: Any, w: Any, b: Any, *, compute: str,
+                             layout: str = "channels_first") -> Any:
+        """A conv under the framework's mixed-precision policy computing in `compute` (a half dtype)."""
+    def time_distributed_conv(self, x: Any, w: Any, b: Any = None, *, padding: str = "valid") -> Any:
+        """A conv applied at every step of (N, T, *spatial, C) as the framework spells it."""
+    def sequential_vjp(self, layers: Sequence[tuple[Any, ...]], x: Any, g: Any, *,
+                       layout: str = "channels_first") -> tuple[Any, Any, list[tuple[Any, Any]]]:
+        """A model of LAYER_KINDS built in the framework: (output, dx, [(dw, db) per weighted layer])."""
+    def flatten_layer(self, x: Any) -> Any:
+        """The framework's Flatten: axis 0 kept, the rest in memory order."""
+    def permute_layer(self, x: Any, dims: Sequence[int]) -> Any:
+        """The framework's Permute of the non-batch axes (dims counted from 1, as Keras does)."""
+    def layer_output_shape(self, kind: str, input_shape: Sequence[int], *, kernel: int = 3, filters: int = 4,
+                           stride: int = 1, padding: Any = "valid", dilation: int = 1) -> tuple[int, ...]:
+        """The output shape the framework's layer of SHAPE_KINDS gives, computed without running it."""
+    def param_count(self, kind: str, *, nd: int, kernel: int, in_channels: int, out_channels: int,
+                    groups: int = 1, depth_multiplier: int = 1, bias: bool = True) -> int:
+        """The parameters the framework's layer of `kind` holds, counted by the framework."""
+    def pad(self, x: Any, pairs: Sequence[tuple[int, int]]) -> Any:
+        """Zero padding, one (before, after) pair per axis."""
+    def transpose(self, x: Any, axes: Sequence[int]) -> Any:
+        """The axes permuted (numpy.transpose)."""
+    def reshape(self, x: Any, shape: Sequence[int]) -> Any:
+        """The same elements in a new shape, row-major (numpy.reshape)."""
+    def flip(self, x: Any, axes: Sequence[int]) -> Any:
+        """The elements reversed along `axes`."""
+    def add(self, a: Any, b: Any) -> Any:
+        """a + b, broadcasting."""
+    def cast(self, x: Any, dtype: str) -> Any:
+        """x converted to one of DTYPES."""
+    # -- The runtime: what the runner calls ------------------------------------------------------
+    def version(self) -> str:
+        """The framework's version."""
+    def gpus(self) -> list[str]:
+        """The CUDA devices it sees."""
+    def environment(self) -> dict[str, Any]:
+        """Versions and libraries for the report's environment block."""
+    def precision(self, mode: str) -> AbstractContextManager[None]:
+        """float32 as IEEE, or with TF32 allowed ("tf32"), for the block."""
+    def precision_state(self) -> dict[str, Any]:
+        """The float32 precision flags in force."""
+    def cpu_kernels(self, mode: str) -> AbstractContextManager[None]:
+        """The CPU kernel library for the block: default, onednn or reference."""
+    def cpu_kernel_state(self) -> dict[str, Any]:
+        """The CPU kernel library in force, per dtype, and what decided it."""
+    def cpu_kernel_library(self, dtype: str) -> str:
+        """The library a conv of `dtype` runs in on the CPU now."""
+    def compile_stats(self) -> dict[str, float]:
+        """Compilation counts and seconds, for the benchmark."""
+    def execute(self, fn: Any, key: tuple[Any, ...], arrays: dict[str, Any]) -> Any:
+        """Run a variant on the arrays (compiled once per key where the framework compiles)."""
+    def release(self, key: tuple[Any, ...]) -> None:
+        """Drop what was kept for `key`."""
+    def scope(self, device: str) -> AbstractContextManager[None]:
+        """Run the block on `device`."""
+    def asarray(self, a: npt.NDArray[Any], device: str) -> Any:
+        """A NumPy array as the framework's array on `device`."""
+    def to_numpy(self, t: Any) -> npt.NDArray[Any]:
+        """The framework's array as NumPy (waits for it)."""
+    def device_of(self, t: Any) -> str:
+        """Where the array lives: "cpu" or "cuda"."""
 
-    def version(self) -> str: ...
-    def gpus(self) -> list[str]: ...
-    def environment(self) -> dict[str, Any]: ...
-    def precision(self, mode: str) -> AbstractContextManager[None]: ...
-    def precision_state(self) -> dict[str, Any]: ...
-    def cpu_kernels(self, mode: str) -> AbstractContextManager[None]: ...
-    def cpu_kernel_state(self) -> dict[str, Any]: ...
-    def cpu_kernel_library(self, dtype: str) -> str: ...
-    def compile_stats(self) -> dict[str, float]: ...
-    def execute(self, fn: Any, key: tuple[Any, ...], arrays: dict[str, Any]) -> Any: ...
-    def release(self, key: tuple[Any, ...]) -> None: ...
-    def scope(self, device: str) -> AbstractContextManager[None]: ...
-    def asarray(self, a: npt.NDArray[Any], device: str) -> Any: ...
-    def to_numpy(self, t: Any) -> npt.NDArray[Any]: ...
-    def device_of(self, t: Any) -> str: ...
-    def conv(
-        self,
-        x: Any,
-        w: Any,
-        b: Any = None,
-        *,
-        stride: int | Sequence[int] = 1,
-        padding: Any = "valid",
-        dilation: int | Sequence[int] = 1,
-        groups: int = 1,
-        layout: str = "channels_first",
-    ) -> Any: ...
-    def dense(self, x: Any, w: Any, b: Any = None) -> Any: ...
-    def pad(self, x: Any, pairs: Sequence[tuple[int, int]]) -> Any: ...
-    def transpose(self, x: Any, axes: Sequence[int]) -> Any: ...
-    def reshape(self, x: Any, shape: Sequence[int]) -> Any: ...
+
+# The case API: the names above a variant calls (README lists them from here).
+CASE_API: tuple[str, ...] = (
+    "conv", "conv_transpose", "depthwise_conv", "conv_vjp", "dense", "avg_pool", "max_pool",
+    "global_avg_pool", "global_max_pool", "mixed_precision_conv", "time_distributed_conv", "sequential_vjp",
+    "flatten_layer", "permute_layer", "layer_output_shape", "param_count", "pad", "transpose", "reshape",
+    "flip", "add", "cast",
+)
+
+def case_api_lines() -> list[str]:
+    """README's list of the case API: each name, its parameters and its line, from the Protocol."""
+    import inspect
+
+    lines = []
+    for name in CASE_API:
+        fn = getattr(Framework, name)
+        params = [p.replace(annotation=inspect.Parameter.empty)
+                  for p in inspect.signature(fn).parameters.values() if p.name != "self"]
+        signature = inspect.Signature(params)
+        lines.append(f"- `fw.{name}{signature}`: {inspect.getdoc(fn)}")
+    return lines
+
+
+if TYPE_CHECKING:  # mypy checks each module against the Protocol
+    from equiv.frameworks import jax as _jax
+    from equiv.frameworks import tensorflow as _tensorflow
+    from equiv.frameworks import torch as _torch
+
+    _checked: tuple[Framework, Framework, Framework] = (_torch, _tensorflow, _jax)
 
 
 _loaded: dict[str, Framework] = {}

@@ -36,6 +36,8 @@ from equiv import machine, oracle  # noqa: E402
 from equiv.frameworks import SHAPE_KINDS, Unsupported, check_layers, per_axis  # noqa: E402
 
 name = "jax"
+# Names only this framework has (its layers, its own spellings), beyond the Framework Protocol.
+OWN: tuple[str, ...] = ()
 
 _LETTERS = "DHW"
 # "highest" is IEEE float32 on GPU; the default lets float32 convs and dots use TF32 there.

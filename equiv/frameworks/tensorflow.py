@@ -18,6 +18,9 @@ from equiv import machine, oracle  # noqa: E402
 from equiv.frameworks import SHAPE_KINDS, Unsupported, check_layers, kernels_by_dtype, per_axis  # noqa: E402
 
 name = "tensorflow"
+# Names only this framework has (its layers, its own spellings), beyond the Framework Protocol.
+OWN: tuple[str, ...] = ("conv_layer", "conv_transpose_layer", "dense_layer", "pool_layer",
+                        "separable_conv", "conv_transpose_output_shape")
 
 _FIRST = {1: "NCW", 2: "NCHW", 3: "NCDHW"}
 _LAST = {1: "NWC", 2: "NHWC", 3: "NDHWC"}

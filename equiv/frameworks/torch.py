@@ -16,6 +16,9 @@ from equiv import oracle
 from equiv.frameworks import SHAPE_KINDS, Unsupported, check_layers, kernels_by_dtype, per_axis
 
 name = "torch"
+# Names only this framework has (its layers, its own spellings), beyond the Framework Protocol.
+OWN: tuple[str, ...] = ("conv_layer", "conv_transpose_layer", "dense_layer",
+                        "conv_channels_last_memory")
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 # Any: their stubs disagree on int vs tuple arguments across 1-, 2- and 3-D.

@@ -403,8 +403,13 @@ def _judge(
             recompute = _recompute(spec, ref, i)
             hints = compare.diagnose(
                 actual, expected, bad, layout=layout, inputs=ref.inputs, recompute=recompute,
-                magnitude=mag, terms=terms, dtype=spec.dtype,
+                magnitude=mag, terms=terms, dtype=spec.dtype, padded=_padded(spec.params),
             )
+            if terms is not None and case.tolerance.terms is None and case.error_model is None \
+                    and case.tolerance.needs_magnitude and np.all(terms == 1):
+                hints.append("K = 1 assumed: the oracle on all-ones inputs gave 1 term per element, as a "
+                             "mean or a pool does; a pool or composite claim states its terms with "
+                             "tolerance.derived(terms=lambda p: K)")
             c = compare.Comparison(**{**c.__dict__, "hints": hints})
         comparisons.append(c)
     ratios = [c.error_ratio for c in comparisons if c.error_ratio is not None]
@@ -516,6 +521,13 @@ def _heatmaps(
         path = write_heatmap(folder / f"{stem}.png", ratio, layout, f"{spec.id} {name}")
         lines += f"\n  heatmap of error_ratio: {path}"
     return lines
+
+
+def _padded(p: Params) -> bool | None:
+    """Whether the item pads, where its params say: False for padding "valid" or 0, None if unsaid."""
+    if "padding" not in p:
+        return None
+    return p["padding"] not in ("valid", 0, (0, 0))
 
 
 def _roundings(spec: Spec) -> int:

@@ -418,3 +418,37 @@ def test_a_typo_in_a_variant_is_the_cases_error_reported_once(suite: pytest.Pyte
     assert not [r for r in records["results"] if r["variant"] == "framework_bias"]  # no framework blamed
     assert len(records["case_errors"]) == 1
     assert " E " not in out.split("equiv matrix")[-1]
+
+
+POOL_CASE = '''
+"""An average pool (a plugin test: the bound of a mean)."""
+from equiv import Case, oracle, tolerance
+
+case = Case(grid={"padding": ["valid"]}, dtypes=("float32",), output_layout="channels_last"TERMS)
+
+@case.inputs
+def draw(rng, p):
+    return {"x": rng.uniform(0.5, 1.5, (2, 64, 3))}
+
+@case.oracle
+def expected(p, x):
+    return oracle.avg_pool(x, 8, layout="channels_last")
+
+@case.variant
+def pooled(fw, p, x):
+    return fw.cast(fw.avg_pool(x, 8, layout="channels_last"), "float64") * (1 + 2.0**-21)
+'''
+
+
+def test_a_mean_without_its_term_count_is_told_so(suite: pytest.Pytester) -> None:
+    """Off by 8 float32 roundings: past the bound of K = 1 that all-ones inputs give a mean, with a hint
+    saying so and no padding hint (the item is VALID); with terms=8 declared the hint is gone."""
+    (suite.path / "cases" / "small_conv.py").unlink()
+    (suite.path / "cases" / "pool.py").write_text(POOL_CASE.replace("TERMS", ""))
+    result = run(suite, "--equiv-device", "cpu", "--equiv-framework", "jax")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "hint: K = 1 assumed" in out and "only on the borders" not in out
+    declared = POOL_CASE.replace("TERMS", ", tolerance=tolerance.derived(terms=lambda p: 8)")
+    (suite.path / "cases" / "pool.py").write_text(declared)
+    assert "K = 1 assumed" not in run(suite, "--equiv-device", "cpu", "--equiv-framework", "jax").stdout.str()

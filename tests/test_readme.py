@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_worked_example_is_the_case_file() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    head = "A worked example, `cases/conv_bias_is_added_per_channel.py`:\n\n```python\n"
+    head = "`cases/conv_bias_is_added_per_channel.py`:\n\n```python\n"
     assert head in readme, "README lost its worked example"
     start = readme.index(head) + len(head)
     shown = readme[start:readme.index("```\n", start)]

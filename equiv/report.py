@@ -149,7 +149,8 @@ class Reporter:
 
     # -- matrix -----------------------------------------------------------------------------
     def columns(self) -> list[str]:
-        return [f"{f}/{d}" for f in self.cfg.frameworks for d in self.cfg.devices]
+        hidden = self.folded_devices()
+        return [f"{f}/{d}" for f in self.cfg.frameworks for d in self.cfg.devices if d not in hidden]
 
     def column_of(self, record: dict[str, Any]) -> str:
         return f"{record['framework']}/{record['device']}"
@@ -170,36 +171,47 @@ class Reporter:
                 worst[p["case"]] = p
         return worst
 
-    def worst_ratio(self) -> dict[tuple[str, str], float]:
-        out: dict[tuple[str, str], float] = {}
-        for r in self.records:
-            if r["outcome"] == "passed" and r["error_ratio"] is not None and r["expect"] == "equal":
-                key = (r["case"], r["dtype"])
-                out[key] = max(out.get(key, 0.0), r["error_ratio"])
-        return out
+    def folded_devices(self) -> dict[str, str]:
+        """Per device whose every result skipped (no GPU), the line its columns fold into."""
+        lines = {}
+        for device in self.cfg.devices:
+            mine = [r for r in self.records if r["device"] == device]
+            if mine and all(r["outcome"] == "skipped" for r in mine):
+                reasons = sorted({r["reason"] for r in mine})
+                lines[device] = (f"{device}: all {len(mine)} results skipped ({'; '.join(reasons[:3])}"
+                                 + ("; ..." if len(reasons) > 3 else "") + ")")
+        return lines
+
+    def known_defect_pairs(self) -> set[tuple[Any, ...]]:
+        """Pairwise rows (by case, variant, params, dtype, device, seed) with a side xfailed."""
+        return {(r["case"], r["variant"], json.dumps(r["params"], sort_keys=True), r["dtype"], r["device"],
+                 r.get("seed"), r["framework"]) for r in self.records if r["outcome"] == "xfailed"}
+
+    def _pair_cell(self, pair: dict[str, Any] | None, known: set[tuple[Any, ...]]) -> str:
+        if not pair:
+            return ""
+        text = f"{'-'.join(pair_sides(pair))} {pair['dtype']} {pair['max_error_ratio']:.2g}"
+        key = (pair["case"], pair["variant"], json.dumps(pair["params"], sort_keys=True), pair["dtype"],
+               pair["device"], pair.get("seed"))
+        if (pair["max_error_ratio"] or 0) > 1 and any((*key, f) in known for f in pair["frameworks"]):
+            text += " (known defect)"
+        return text
 
     def terminal_lines(self) -> list[str]:
-        cols = self.columns()
+        cols, folded = self.columns(), list(self.folded_devices().values())
         cells = self.matrix()
         rows = [["case", *cols, "worst pair (max_error_ratio)"]]
         pairs = self.worst_pairs()
+        known = self.known_defect_pairs()
         for case in sorted(cells):
-            pair = pairs.get(case)
-            rows.append([
-                case,
-                *(_cell(cells[case].get(c, {})) for c in cols),
-                (
-                    f"{'-'.join(pair_sides(pair))} {pair['dtype']} {pair['max_error_ratio']:.2g}"
-                    if pair
-                    else ""
-                ),
-            ])
+            rows.append([case, *(_cell(cells[case].get(c, {})) for c in cols),
+                         self._pair_cell(pairs.get(case), known)])
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         lines.append("cells: passed / FAILED / E = framework error / skipped (+ xfailed known defects) "
                      "results, one per framework of each test; '-' = none selected")
-        return [*self.kernel_lines(), *lines, *self.known_lines()]
+        return [*self.kernel_lines(), *lines, *folded, *self.known_lines()]
 
     def known_lines(self) -> list[str]:
         """Per known defect that showed: its xfailed results, and which of their outputs showed it
@@ -256,7 +268,7 @@ class Reporter:
         )
         versions += f"; NVIDIA driver {block['gpu_driver']}" if block["gpu_driver"] else ""
         lines += ["", f"{_seeds(self.cfg.seeds)}, float32 precision {self.cfg.precision}; {versions}.",
-                  "", *(f"{line}." for line in self.kernel_lines()), ""]
+                  "", *(f"{line}." for line in [*self.kernel_lines(), *self.folded_devices().values()]), ""]
         return "\n".join(lines)
 
 

@@ -89,7 +89,8 @@ def test_json_report_has_a_record_for_every_item(suite: pytest.Pytester) -> None
             assert "sees no GPU" in r["reason"] and r["error_ratio"] is None
     assert {tuple(p["frameworks"]) for p in data["pairwise"]} == {("jax", "torch")}
     table = (suite.path / "m.md").read_text()
-    assert "| small_conv |" in table and "jax/cuda" in table
+    assert "| small_conv |" in table and "jax/cuda" not in table  # no GPU: cuda folds into one line
+    assert "cuda: all 8 results skipped (jax sees no GPU; torch sees no GPU)." in table
 
 
 def test_records_travel_once_and_junit_gets_a_line_per_framework(suite: pytest.Pytester) -> None:

@@ -41,3 +41,14 @@ def test_the_fw_api_list_is_the_protocol() -> None:
     shown = readme[start:readme.index("<!-- end fw API -->")].strip().splitlines()
     assert shown == case_api_lines(), "README's fw API list is stale; its lines should be:\n" + "\n".join(
         case_api_lines())
+
+
+def test_the_matrix_sample_shows_todays_cases() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("```\n", readme.index("<!-- matrix sample")) + 4
+    block = readme[start:readme.index("```", start)].splitlines()
+    header = next(i for i, line in enumerate(block) if line.startswith("case "))
+    rows = [line.split()[0] for line in block[header + 2:] if line and not line.startswith("cells:")]
+    rows = rows[:rows.index("known")] if "known" in rows else rows
+    assert rows == sorted(p.stem for p in (ROOT / "cases").glob("*.py")), (
+        "README's matrix sample is not today's: paste the matrix of `pytest cases --equiv-device cpu`")

@@ -288,11 +288,6 @@ def _check_name(name: str) -> None:
         raise ValueError(f"unknown framework {name!r}; expected one of {', '.join(NAMES)}")
 
 
-def spatial_axes(ndim: int, layout: str) -> tuple[int, ...]:
-    """The spatial axes of an (N, C, *spatial) or (N, *spatial, C) array."""
-    return tuple(range(2, ndim)) if layout == "channels_first" else tuple(range(1, ndim - 1))
-
-
 def numpy_dtype(name: str) -> np.dtype[Any]:
     """NumPy's dtype for an item dtype: bfloat16 is ml_dtypes' (JAX's and TensorFlow's own)."""
     if name == "bfloat16":
@@ -302,6 +297,3 @@ def numpy_dtype(name: str) -> np.dtype[Any]:
         return bf16
     return np.dtype(name)
 
-
-def as_float64(a: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    return np.asarray(a, dtype=np.float64)

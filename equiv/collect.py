@@ -200,9 +200,8 @@ class CaseItem(pytest.Item):
         if not known or result.outcome == "skipped":
             return
         version = frameworks.load(s.framework).version()
-        precision = cfg.precision if s.dtype == "float32" else "ieee"
-        holding = [d for d in known
-                   if d.applies(version=version, cpu_kernels=result.cpu_kernels, precision=precision)]
+        holding = defects.holding(known, version=version, cpu_kernels=result.cpu_kernels, dtype=s.dtype,
+                                  precision=cfg.precision)
         result.covered_by = [d.id for d in holding]
         if result.outcome == "error":
             d = next((d for d in holding if d.raised(result.exception, result.reason)), None)

@@ -284,6 +284,14 @@ def _entry(path: Path, index: int, raw: Any) -> Defect:
     )
 
 
+def holding(known: Iterable[Defect], *, version: str, cpu_kernels: str | None, dtype: str,
+            precision: str) -> list[Defect]:
+    """The entries whose run-time condition holds for a result (`precision` is the run's: it
+    applies to float32 results only)."""
+    effective = precision if dtype == "float32" else "ieee"
+    return [d for d in known if d.applies(version=version, cpu_kernels=cpu_kernels, precision=effective)]
+
+
 def find(defects: tuple[Defect, ...], item_id: str, framework: str, device: str,
          dtype: str) -> tuple[Defect, ...]:
     """Every entry covering the result, in file order."""

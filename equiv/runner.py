@@ -353,10 +353,8 @@ def _holding(known: tuple[defects.Defect, ...], fw: Any, result: Result, cfg: Co
     numeric = [d for d in known if d.raises is None]
     if not numeric:
         return []
-    precision = cfg.precision if result.spec.dtype == "float32" else "ieee"
-    version = fw.version()
-    return [d for d in numeric
-            if d.applies(version=version, cpu_kernels=result.cpu_kernels, precision=precision)]
+    return defects.holding(numeric, version=fw.version(), cpu_kernels=result.cpu_kernels,
+                           dtype=result.spec.dtype, precision=cfg.precision)
 
 
 def _judge(

@@ -18,7 +18,7 @@ import pytest
 from equiv import authoring, compare, defects, frameworks, outputs, runner
 from equiv.case import Case
 from equiv.config import Config
-from equiv.records import only_crashes
+from equiv.records import BAD, Outcome, only_crashes
 
 CONFIG_KEY = pytest.StashKey[Config]()
 DEFECTS_KEY = pytest.StashKey[tuple[defects.Defect, ...]]()
@@ -163,7 +163,7 @@ class CaseItem(pytest.Item):
                 raise
             except Exception as e:  # an error in equiv itself: recorded, then its traceback is shown
                 crash = crash or e
-                result = runner.Result(spec, outcome="failed", reason=f"{type(e).__name__}: {e}")
+                result = runner.Result(spec, outcome=Outcome.FAILED, reason=f"{type(e).__name__}: {e}")
             self._known_defect(spec, result, cfg)
             self.results.append(result.record(cfg.precision))
             self.user_properties.append((f"equiv {spec.framework}", result.summary()))
@@ -180,16 +180,16 @@ class CaseItem(pytest.Item):
     def _conclude(judged: list[tuple[runner.Spec, str, str]]) -> None:
         """The item's outcome from its frameworks': any failure fails it, naming each failed result
         and how the others fared; else a known defect xfails it; else it passes unless all skipped."""
-        bad = [(s, r) for s, o, r in judged if o in ("failed", "error")]
+        bad = [(s, r) for s, o, r in judged if o in BAD]
         if bad:
             text = "\n".join(f"{s.id}\n{r}" for s, r in bad)
-            others = [f"{s.framework} {o}" for s, o, _ in judged if o not in ("failed", "error")]
+            others = [f"{s.framework} {o}" for s, o, _ in judged if o not in BAD]
             text += f"\n({', '.join(others)})" if others else ""
             raise (FrameworkError if only_crashes(o for _, o, _ in judged) else CaseFailure)(text)
-        known = [(s, r) for s, o, r in judged if o == "xfailed"]
+        known = [(s, r) for s, o, r in judged if o == Outcome.XFAILED]
         if known:
             pytest.xfail("\n".join(f"{s.id}\n{r}" for s, r in known))
-        if all(o == "skipped" for _, o, _ in judged):
+        if all(o == Outcome.SKIPPED for _, o, _ in judged):
             pytest.skip("; ".join(f"{s.framework}: {r}" for s, _, r in judged))
 
     def _known_defect(self, s: runner.Spec, result: runner.Result, cfg: Config) -> None:
@@ -197,28 +197,28 @@ class CaseItem(pytest.Item):
         whose failed outputs show an error model's or a band's symptom; here a declared crash is
         xfailed, and an item that must show a defect and passed fails ("no longer reproduces")."""
         known = self.known.get(s.framework, ())
-        if not known or result.outcome == "skipped":
+        if not known or result.outcome == Outcome.SKIPPED:
             return
         version = frameworks.load(s.framework).version()
         holding = defects.holding(known, version=version, cpu_kernels=result.cpu_kernels, dtype=s.dtype,
                                   precision=cfg.precision)
         result.covered_by = [d.id for d in holding]
-        if result.outcome == "error":
+        if result.outcome == Outcome.ERROR:
             d = next((d for d in holding if d.raised(result.exception, result.reason)), None)
             if d is not None:
-                result.outcome, result.known_defect = "xfailed", d.id
+                result.outcome, result.known_defect = Outcome.XFAILED, d.id
                 result.reason = f"known defect {d.id} ({d.upstream}): {d.summary} Observed: {result.reason}"
                 return
         strict = [d for d in holding if d.must_show(s.id)]
-        if result.outcome == "passed" and strict:
+        if result.outcome == Outcome.PASSED and strict:
             d = strict[0]
-            result.outcome = "failed"
+            result.outcome = Outcome.FAILED
             result.reason = (
                 f"no longer reproduces: remove or narrow entry {d.id!r} in the known-defects file "
                 f"(expected {d.symptom} with {s.framework} {version}, CPU kernels {result.cpu_kernels}; "
                 f"upstream {d.upstream})"
             )
-        elif result.outcome in ("failed", "error") and holding:
+        elif result.outcome in BAD and holding:
             result.reason += ("\n  (does not match known defect(s) " + "; ".join(
                 f"{d.id}, which expects {d.symptom}" for d in holding) + ": this is something else)")
 

@@ -39,6 +39,7 @@ from packaging.version import InvalidVersion, Version
 
 from equiv import emulation, oracle, tolerance
 from equiv.frameworks import DEVICES, DTYPES, NAMES, PRECISIONS
+from equiv.records import BAD, Outcome
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -331,7 +332,7 @@ def tally(records: Iterable[Mapping[str, Any]]) -> dict[str, tuple[int, int, int
         for entry in r.get("covered_by") or ():
             t = out.setdefault(entry, [0, 0, 0])
             t[0] += 1
-            t[1] += r["outcome"] in ("failed", "error", "xfailed")
+            t[1] += r["outcome"] in (*BAD, Outcome.XFAILED)
             t[2] += entry in absorbed
     return {k: (c, sh, a) for k, (c, sh, a) in out.items()}
 

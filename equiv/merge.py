@@ -25,6 +25,7 @@ from typing import Any
 from equiv import compare, outputs
 from equiv.config import Config
 from equiv.frameworks import DEVICES, NAMES
+from equiv.records import BAD, Outcome
 from equiv.report import Reporter, dumps, json_safe
 
 
@@ -209,7 +210,7 @@ def main(argv: list[str]) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
             print(f"wrote {path}")
-    bad = [r for r in merged["results"] if r["outcome"] in ("failed", "error", "xpassed")]
+    bad = [r for r in merged["results"] if r["outcome"] in (*BAD, Outcome.XPASSED)]
     print(f"{len(merged['results'])} items from {len(args.reports)} reports; "
           f"{len(bad)} failed, errored or passed unexpectedly")
     return 1 if bad else 0

@@ -24,7 +24,7 @@ from equiv.collect import (
 )
 from equiv.config import SELECTIONS, Config, OptionError, from_options
 from equiv.machine import CPU_KERNELS, JAX_MLIR_CONTEXTS
-from equiv.records import only_crashes, results_of
+from equiv.records import Outcome, only_crashes, results_of
 from equiv.report import Reporter, process_environment
 
 
@@ -300,7 +300,7 @@ class EquivSession:
 
 def _nothing_ran(records: list[dict[str, Any]]) -> str:
     """A run whose every result skipped tested nothing: say so, with the reasons (what to install)."""
-    if not records or any(r["outcome"] != "skipped" for r in records):
+    if not records or any(r["outcome"] != Outcome.SKIPPED for r in records):
         return ""
     reasons = sorted({r["reason"].split(" (--equiv-require")[0] for r in records})
     shown = "; ".join(reasons[:3]) + ("; ..." if len(reasons) > 3 else "")

@@ -14,7 +14,7 @@ import numpy as np
 
 from equiv import frameworks, machine
 from equiv.config import Config
-from equiv.records import pairwise_of, results_of
+from equiv.records import Outcome, pairwise_of, results_of
 
 
 def process_environment(cfg: Config) -> dict[str, dict[str, Any]]:
@@ -176,7 +176,7 @@ class Reporter:
         lines = {}
         for device in self.cfg.devices:
             mine = [r for r in self.records if r["device"] == device]
-            if mine and all(r["outcome"] == "skipped" for r in mine):
+            if mine and all(r["outcome"] == Outcome.SKIPPED for r in mine):
                 reasons = sorted({r["reason"] for r in mine})
                 lines[device] = (f"{device}: all {len(mine)} results skipped ({'; '.join(reasons[:3])}"
                                  + ("; ..." if len(reasons) > 3 else "") + ")")
@@ -185,7 +185,7 @@ class Reporter:
     def known_defect_pairs(self) -> set[tuple[Any, ...]]:
         """Pairwise rows (by case, variant, params, dtype, device, seed) with a side xfailed."""
         return {(r["case"], r["variant"], json.dumps(r["params"], sort_keys=True), r["dtype"], r["device"],
-                 r.get("seed"), r["framework"]) for r in self.records if r["outcome"] == "xfailed"}
+                 r.get("seed"), r["framework"]) for r in self.records if r["outcome"] == Outcome.XFAILED}
 
     def _pair_cell(self, pair: dict[str, Any] | None, known: set[tuple[Any, ...]]) -> str:
         if not pair:
@@ -219,7 +219,7 @@ class Reporter:
         shown: dict[str, Counter[str]] = {}
         results: Counter[str] = Counter()
         for r in self.records:
-            if r["outcome"] != "xfailed" or not r.get("known_defect"):
+            if r["outcome"] != Outcome.XFAILED or not r.get("known_defect"):
                 continue
             for defect in r["known_defect"].split(", "):
                 results[defect] += 1
@@ -287,8 +287,8 @@ def _seeds(seeds: tuple[int, ...]) -> str:
 def _cell(counts: dict[str, int]) -> str:
     if not counts:
         return "-"
-    labels = (("passed", "{} ok"), ("failed", "{} FAILED"), ("error", "{} E"), ("skipped", "{} skip"),
-              ("xfailed", "{} xfail"), ("xpassed", "{} XPASS"))
+    labels = ((Outcome.PASSED, "{} ok"), (Outcome.FAILED, "{} FAILED"), (Outcome.ERROR, "{} E"),
+              (Outcome.SKIPPED, "{} skip"), (Outcome.XFAILED, "{} xfail"), (Outcome.XPASSED, "{} XPASS"))
     return " ".join(fmt.format(counts[k]) for k, fmt in labels if counts.get(k))
 
 

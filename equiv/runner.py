@@ -19,6 +19,7 @@ from equiv import authoring, compare, defects, emulation, frameworks, tolerance
 from equiv.case import Case, Params, Variant
 from equiv.config import Config
 from equiv.frameworks import Unsupported
+from equiv.records import Outcome
 
 Array = npt.NDArray[Any]
 
@@ -57,7 +58,7 @@ class Result:
     """What the JSON report records for every result, skipped ones included."""
 
     spec: Spec
-    outcome: str = "passed"  # passed | failed | error | skipped | xfailed (a known defect observed)
+    outcome: str = Outcome.PASSED
     reason: str = ""
     max_abs_error: float | None = None
     max_rel_error: float | None = None
@@ -97,7 +98,7 @@ class Result:
             "device": s.device,
             "dtype": s.dtype,
             "params": s.params.to_json(),
-            "outcome": self.outcome,
+            "outcome": str(self.outcome),  # a plain str: records cross xdist's wire (no enums there)
             "max_abs_error": self.max_abs_error,
             "max_rel_error": self.max_rel_error,
             "error_ratio": self.error_ratio,
@@ -269,13 +270,13 @@ def run(spec: Spec, cfg: Config, known: tuple[defects.Defect, ...] = ()) -> Resu
                 result.seconds["framework"] = time.perf_counter() - start
     except Unsupported as e:
         strict = spec.device in cfg.require_device
-        result.outcome = "failed" if strict else "skipped"
+        result.outcome = Outcome.FAILED if strict else Outcome.SKIPPED
         result.reason = str(e) + (
             f" (--equiv-require-device {spec.device} makes this a failure)" if strict else ""
         )
         return result
     if spec.variant.raises:
-        result.outcome = "failed"
+        result.outcome = Outcome.FAILED
         result.reason = (
             f"expected {spec.variant.name} to raise {_names(spec.variant.raises)} ({spec.variant.reason}), "
             "but it returned a result"
@@ -304,7 +305,7 @@ def _case_code(spec: Spec, step: Any, what: str) -> Any:
 
 def _crashed(result: Result, e: Exception) -> Result:
     """A framework error that is no declared refusal: its type, its first line and where it surfaced."""
-    result.outcome = "error"
+    result.outcome = Outcome.ERROR
     result.exception = [c.__name__ for c in type(e).__mro__ if c not in (BaseException, object)]
     where = _where(e, result.spec.variant.fn.__code__.co_filename)
     result.reason = f"{type(e).__name__}: {one_line(str(e))}{where}"
@@ -338,7 +339,7 @@ def _names(excs: tuple[type[BaseException], ...]) -> str:
 def _expected_raise(result: Result, e: BaseException) -> Result:
     v = result.spec.variant
     if v.match and not re.search(v.match, str(e)):
-        result.outcome = "failed"
+        result.outcome = Outcome.FAILED
         result.reason = (
             f"raised {type(e).__name__} as expected, but its message {str(e)!r} "
             f"does not match {v.match!r}"
@@ -367,7 +368,7 @@ def _judge(
     if len(named) == len(got) == len(ref.expected) and set(named) == {n for n, _ in ref.expected}:
         got = [(n, named[n]) for n, _ in ref.expected]
     if len(got) != len(ref.expected) or [n for n, _ in got] != [n for n, _ in ref.expected]:
-        result.outcome = "failed"
+        result.outcome = Outcome.FAILED
         result.reason = (
             f"the variant returned outputs {[n for n, _ in got]} but the oracle "
             f"{[n for n, _ in ref.expected]}"
@@ -384,7 +385,7 @@ def _judge(
             if spec.variant.expect == "differs":
                 result.reason = f"known non-equivalence observed ({what}): {spec.variant.reason}"
             else:
-                result.outcome = "failed"
+                result.outcome = Outcome.FAILED
                 result.reason = f"{spec.framework} {spec.variant.name} returned the wrong dtype: {what}"
             return result
     layout = case.layout_of(spec.params)
@@ -420,7 +421,7 @@ def _judge(
     rule = case.tolerance.describe()
     if spec.variant.expect == "differs":
         if all_ok:
-            result.outcome = "failed"
+            result.outcome = Outcome.FAILED
             result.reason = (
                 f"expected the known difference ({spec.variant.reason}) but every output agrees "
                 f"with the oracle (error_ratio {result.error_ratio:.3g})"
@@ -430,7 +431,7 @@ def _judge(
                 f"known non-equivalence observed (error_ratio {_ratio(result)}): {spec.variant.reason}"
             )
     elif not all_ok:
-        result.outcome = "failed"
+        result.outcome = Outcome.FAILED
         result.reason = "\n".join(c.message(rule) for c in comparisons if not c.ok)
         if known:
             _known_symptoms(result, got, comparisons, ref, known)
@@ -442,8 +443,8 @@ def _judge(
             for r in repeats
             for (_, a), b in zip(got, r, strict=False)
         )
-        if result.nondeterministic and cfg.require_deterministic and result.outcome == "passed":
-            result.outcome = "failed"
+        if result.nondeterministic and cfg.require_deterministic and result.outcome == Outcome.PASSED:
+            result.outcome = Outcome.FAILED
             result.reason = f"results differ bitwise across {cfg.repeat} runs on the same inputs"
     return result
 
@@ -480,7 +481,7 @@ def _known_symptoms(
         result.reason += "\n  (known defects explain " + ", ".join(shown) + f"; not {others}: something else)"
         return
     ids = list(dict.fromkeys(i for i, _ in shown.values()))
-    result.outcome = "xfailed"
+    result.outcome = Outcome.XFAILED
     result.known_defect = ", ".join(ids)
     result.known_outputs = {n: i for n, (i, _) in shown.items()}
     result.known_fit = {n: r for n, (_, r) in shown.items()}

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from equiv import defects
+from equiv.records import BAD, Outcome
 
 
 def verdict_problem(r: dict[str, Any]) -> str | None:
@@ -27,13 +28,13 @@ def verdict_problem(r: dict[str, Any]) -> str | None:
     outcome, expect, ratio = r["outcome"], r.get("expect"), r.get("error_ratio")
     number = ratio if isinstance(ratio, (int, float)) else None  # the JSON writes inf/nan as strings
     infinite = isinstance(ratio, str) and ratio in ("inf", "nan")
-    if outcome == "passed" and expect == "equal":
+    if outcome == Outcome.PASSED and expect == "equal":
         if number is None or not math.isfinite(number) or number > 1:
             return f"passed with error_ratio {ratio!r}: a pass needs a finite ratio <= 1"
-    elif outcome == "passed" and expect == "differs":
+    elif outcome == Outcome.PASSED and expect == "differs":
         if not (infinite or (number is not None and number > 1) or r.get("reason")):
             return f"difference observed with error_ratio {ratio!r} and no reason"
-    elif outcome == "failed":
+    elif outcome == Outcome.FAILED:
         if not (infinite or (number is not None and number > 1) or r.get("reason")):
             return f"failed with error_ratio {ratio!r} and no reason"
     return None
@@ -52,16 +53,17 @@ def summarize(paths: list[Path]) -> tuple[list[str], int]:
             runs.add((str(path), r.get("seed")))
             counts[r["outcome"]] += 1
             key = (r["case"], r["dtype"])
-            if r["outcome"] != "skipped":
+            if r["outcome"] != Outcome.SKIPPED:
                 items[key] += 1
-            if r["outcome"] in ("failed", "error", "xpassed"):
+            if r["outcome"] in (*BAD, Outcome.XPASSED):
                 failures.append(f"{r['outcome'].upper()} {path.name}: {r['id']}")
             problem = verdict_problem(r)
             if problem:
                 failures.append(f"VERDICT {path.name}: {r['id']}: {problem}")
             records.append(r)
             ratio = r.get("error_ratio")
-            if r["outcome"] == "passed" and r.get("expect") == "equal" and isinstance(ratio, (int, float)):
+            passed = r["outcome"] == Outcome.PASSED and r.get("expect") == "equal"
+            if passed and isinstance(ratio, (int, float)):
                 worst[key] = max(worst[key], float(ratio))
     seeds = max(len(runs), 1)
     lines = [f"{len(paths)} reports, {len(runs)} seeded runs: "

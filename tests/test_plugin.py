@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from equiv import frameworks
-from equiv.records import results_of
+from equiv.records import FIELDS, results_of
 
 pytest_plugins = ["pytester"]
 
@@ -88,6 +88,7 @@ def test_json_report_has_a_record_for_every_item(suite: pytest.Pytester) -> None
             assert r["outcome"] == "skipped" and r["device"] == "cuda"
             assert "sees no GPU" in r["reason"] and r["error_ratio"] is None
     assert {tuple(p["frameworks"]) for p in data["pairwise"]} == {("jax", "torch")}
+    assert all(tuple(r) == FIELDS for r in data["results"])  # the one record schema
     table = (suite.path / "m.md").read_text()
     assert "| small_conv |" in table and "jax/cuda" not in table  # no GPU: cuda folds into one line
     assert "cuda: all 8 results skipped (jax sees no GPU; torch sees no GPU)." in table

@@ -1,5 +1,5 @@
-"""python -m equiv new NAME: see equiv.scaffold."""
+"""python -m equiv: see equiv.cli."""
 
-from equiv.scaffold import main
+from equiv.cli import main
 
 raise SystemExit(main())

@@ -22,6 +22,7 @@ The plugin makes one pytest item per (variant, framework, device, dtype, params)
 from __future__ import annotations
 
 import itertools
+import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
@@ -89,6 +90,30 @@ def _id_piece(key: str, value: Any) -> str:
     if isinstance(value, (tuple, list)):
         return key + "x".join(str(v) for v in value)
     return f"{key}{value}"
+
+
+def names_read(fn: Callable[..., Any]) -> frozenset[str]:
+    """Every attribute and global name `fn`'s code reads, and that of the case-file functions it
+    calls: a superset of the `fw` functions a variant calls (read statically, so a compiled program
+    that is not traced again still counts)."""
+    seen: set[int] = set()
+    names: set[str] = set()
+
+    def visit(code: types.CodeType, globals_: Mapping[str, Any]) -> None:
+        if id(code) in seen:
+            return
+        seen.add(id(code))
+        names.update(code.co_names)
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                visit(const, globals_)
+        for name in code.co_names:
+            helper = globals_.get(name)
+            if isinstance(helper, types.FunctionType) and helper.__module__ == fn.__module__:
+                visit(helper.__code__, helper.__globals__)
+
+    visit(fn.__code__, getattr(fn, "__globals__", {}))
+    return frozenset(names)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from equiv import authoring, compare, defects, frameworks, outputs, runner
-from equiv.case import Case
+from equiv.case import Case, names_read
 from equiv.config import Config
 from equiv.records import BAD, Outcome, only_crashes
 
@@ -89,7 +89,8 @@ class CaseFile(pytest.File):
                 continue
             unseeded = [runner.Spec(self.path.stem, case, variant, fw, device, dtype, p) for fw in fws]
             # Known-defect patterns name ids without the seed: matched once for every seed.
-            known = {s.framework: defects.find(known_defects, s.id, s.framework, device, dtype)
+            reads = names_read(variant.fn)
+            known = {s.framework: defects.find(known_defects, s.id, s.framework, device, dtype, reads)
                      for s in unseeded}
             for seed in cfg.seeds:
                 specs = tuple(replace(s, seed=seed, seed_in_id=len(cfg.seeds) > 1) for s in unseeded)

@@ -38,7 +38,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from equiv import emulation, oracle, tolerance
-from equiv.frameworks import DEVICES, DTYPES, NAMES, PRECISIONS
+from equiv.frameworks import CASE_API, DEVICES, DTYPES, NAMES, OWN_NAMES, PRECISIONS
 from equiv.records import BAD, Outcome
 
 if sys.version_info >= (3, 11):
@@ -49,7 +49,7 @@ else:  # pragma: no cover - Python 3.10
 Array = npt.NDArray[np.float64]
 REQUIRED = ("id", "framework", "upstream", "summary")
 OPTIONAL = ("items", "always", "versions", "device", "cpu_kernels", "precision", "dtypes", "raises", "match",
-            "site", "model", "band", "outputs", "no_model")
+            "site", "model", "band", "outputs", "no_model", "calls")
 HALF = ("float16", "bfloat16")
 
 
@@ -72,17 +72,23 @@ class Defect:
     dtypes: tuple[str, ...] | None = None
     raises: str | None = None  # an exception class name (or one of its bases)
     match: str | None = None  # regex searched in the error's message
-    site: str | None = None  # with model: the oracle site (equiv.oracle.SITES) the kernel computes
+    # with model: the oracle sums (equiv.oracle.SITES) the kernel's sum can stand for, tried in order
+    sites: tuple[str, ...] = ()
+    calls: tuple[str, ...] = ()  # fw functions that reach the kernel; a variant calling none is not covered
     model: str | None = None  # an order of equiv.emulation.ORDERS
     band: tuple[float, float] | None = None  # half_ulps [lo, hi] measured over >= 20 seeds
     outputs: tuple[str, ...] = ()  # with band: the outputs it may explain
     no_model: str = ""  # with band: why no model reproduces the kernel
 
-    def covers(self, item_id: str, framework: str, device: str, dtype: str) -> bool:
-        """The static part of the condition: which items, whose framework, device and dtype."""
+    def covers(self, item_id: str, framework: str, device: str, dtype: str,
+               reads: frozenset[str] | None = None) -> bool:
+        """The static part of the condition: which items, whose framework, device and dtype, and
+        (`reads`: the names the variant's code reads) whether the variant calls the kernel."""
         if framework != self.framework or (self.device is not None and device != self.device):
             return False
         if self.dtypes is not None and dtype not in self.dtypes:
+            return False
+        if self.calls and reads is not None and not set(self.calls) & reads:
             return False
         return any(_matches(item_id, pattern) for pattern in self.items)
 
@@ -112,7 +118,7 @@ class Defect:
             return f"{self.raises}" + (f" matching {self.match!r}" if self.match else "")
         if self.band is not None:
             return f"half_ulps in [{self.band[0]:g}, {self.band[1]:g}] on {', '.join(self.outputs)}"
-        return f"the answer of the {self.site} kernel summing in {self.model} order"
+        return f"the answer of the {'/'.join(self.sites)} kernel summing in {self.model} order"
 
 
 @dataclass(frozen=True)
@@ -150,11 +156,20 @@ def explain(d: Defect, failed: Mapping[str, Output], dtype: str, recompute: Reco
         return {}
     if d.band is not None:
         lo, hi = d.band
-        fits = {n: half_ulps(out, dtype) for n, out in failed.items() if n in d.outputs}
-        return {n: u for n, u in fits.items() if lo <= u <= hi}
-    if d.model is None or d.site is None:
+        units = {n: half_ulps(out, dtype) for n, out in failed.items() if n in d.outputs}
+        return {n: u for n, u in units.items() if lo <= u <= hi}
+    if d.model is None or not d.sites:
         return {}
-    answer = recompute(emulation.Model(d.site, d.model, dtype))
+    fits: dict[str, float] = {}
+    for site in d.sites:
+        rest = {n: out for n, out in failed.items() if n not in fits}
+        if rest:
+            fits.update(_fit_model(recompute(emulation.Model(site, d.model, dtype)), rest, dtype))
+    return fits
+
+
+def _fit_model(answer: Mapping[str, Array], failed: Mapping[str, Output], dtype: str) -> dict[str, float]:
+    """The failed outputs the model's answer explains, with their error_ratio against it."""
     fits = {}
     for name, out in failed.items():
         if name not in answer or np.shape(answer[name]) != np.shape(out.actual):
@@ -244,8 +259,10 @@ def _entry(path: Path, index: int, raw: Any) -> Defect:
         except re.error as e:
             raise bad(f"match is not a regular expression: {e}") from None
     if kind == "model":
-        if raw.get("site") not in oracle.SITES:
-            raise bad(f"site {raw.get('site')!r} unknown; use one of {', '.join(oracle.SITES)}")
+        sites = raw.get("site")
+        sites = [sites] if isinstance(sites, str) else sites
+        if not isinstance(sites, list) or not sites or not set(sites) <= set(oracle.SITES):
+            raise bad(f"site {raw.get('site')!r} unknown; use one (or a list) of {', '.join(oracle.SITES)}")
         if raw["model"] not in emulation.ORDERS:
             raise bad(f"model {raw['model']!r} unknown; use one of {', '.join(emulation.ORDERS)}")
         if dtypes is None or not set(dtypes) <= set(HALF):
@@ -267,6 +284,10 @@ def _entry(path: Path, index: int, raw: Any) -> Defect:
         band = (float(b[0]), float(b[1]))
     if kind == "raises" and "items" not in raw:
         raise bad("a raises entry names its items")
+    calls = raw.get("calls", [])
+    if not isinstance(calls, list) or not set(calls) <= set(CASE_API) | set(OWN_NAMES):
+        raise bad(f"calls must list fw functions (equiv.frameworks.CASE_API or a module's OWN), "
+                  f"got {calls!r}")
     items = patterns("items", ["*"])
     always = patterns("always", list(items) if kind == "raises" else [])
     versions = None
@@ -280,7 +301,8 @@ def _entry(path: Path, index: int, raw: Any) -> Defect:
         summary=" ".join(str(raw["summary"]).split()), items=items, always=always, versions=versions,
         device=raw.get("device"), cpu_kernels=raw.get("cpu_kernels"), precision=raw.get("precision"),
         dtypes=tuple(dtypes) if dtypes else None, raises=raw.get("raises"), match=raw.get("match"),
-        site=raw.get("site"), model=raw.get("model"), band=band, outputs=tuple(raw.get("outputs", ())),
+        sites=tuple([raw["site"]] if isinstance(raw.get("site"), str) else raw.get("site", ())),
+        calls=tuple(calls), model=raw.get("model"), band=band, outputs=tuple(raw.get("outputs", ())),
         no_model=" ".join(str(raw.get("no_model", "")).split()),
     )
 
@@ -293,10 +315,10 @@ def holding(known: Iterable[Defect], *, version: str, cpu_kernels: str | None, d
     return [d for d in known if d.applies(version=version, cpu_kernels=cpu_kernels, precision=effective)]
 
 
-def find(defects: tuple[Defect, ...], item_id: str, framework: str, device: str,
-         dtype: str) -> tuple[Defect, ...]:
+def find(defects: tuple[Defect, ...], item_id: str, framework: str, device: str, dtype: str,
+         reads: frozenset[str] | None = None) -> tuple[Defect, ...]:
     """Every entry covering the result, in file order."""
-    return tuple(d for d in defects if d.covers(item_id, framework, device, dtype))
+    return tuple(d for d in defects if d.covers(item_id, framework, device, dtype, reads))
 
 
 def stale(defects: tuple[Defect, ...], defined: dict[str, set[str]], case_files: Iterable[str]) -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import keyword
 import re
-import sys
 from pathlib import Path
 
 TEMPLATE = '''"""TODO: the claim, in one sentence: what equals what.
@@ -69,18 +68,3 @@ def new(name: str, cases: Path = Path("cases")) -> Path:
         raise ScaffoldError(f"equiv new: {path} exists; choose another name or edit that file")
     path.write_text(TEMPLATE.format(), encoding="utf-8")
     return path
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2 or args[0] != "new":
-        print("usage: equiv new NAME   (writes cases/NAME.py, a claim that passes, with TODOs)",
-              file=sys.stderr)
-        return 2
-    try:
-        path = new(args[1])
-    except ScaffoldError as e:
-        print(e, file=sys.stderr)
-        return 2
-    print(f"wrote {path}; run it with: pytest {path} --equiv-device cpu")
-    return 0

@@ -30,6 +30,7 @@ def test_each_module_defines_the_protocol_and_declares_the_rest(name: str) -> No
     assert not undeclared, (f"equiv.frameworks.{name} defines {undeclared}: add them to Framework, or to "
                             "its OWN if only this framework has them")
     assert set(module.OWN) <= public_functions(module), "OWN names a function the module lacks"
+    assert set(module.OWN) <= set(frameworks.OWN_NAMES), "add the module's OWN names to frameworks.OWN_NAMES"
     assert module.name == name
 
 

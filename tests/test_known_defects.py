@@ -272,3 +272,61 @@ def test_the_matrix_marks_a_pair_apart_because_of_a_known_defect(suite: pytest.P
                                  "(known defect)",
                                  "cuda: all 2 results skipped (*sees no GPU*)"])
     assert "torch/cuda" not in result.stdout.str()
+
+
+AVG_POOL_AS_DEPTHWISE = '''"""An average pool is a depthwise conv with weights 1/k² (from the README)."""
+import numpy as np
+
+from equiv import Case, oracle, tolerance
+
+case = Case(grid={"k": [3]}, dtypes=("float16",), output_layout="channels_last",
+            tolerance=tolerance.derived(terms=lambda p: p.k**2 + 2))
+
+
+@case.inputs
+def draw(rng, p):
+    return {"x": rng.standard_normal((2, 6, 7, 3)), "w": np.full((p.k, p.k, 3, 1), 1.0 / p.k**2)}
+
+
+@case.oracle
+def expected(p, x, w):
+    return oracle.avg_pool(x, p.k, stride=p.k, layout="channels_last")
+
+
+@case.variant
+def avg_pool(fw, p, x, w):
+    return fw.avg_pool(x, p.k, stride=p.k, layout="channels_last")
+
+
+@case.variant
+def depthwise_conv(fw, p, x, w):
+    return fw.depthwise_conv(x, w, stride=p.k, layout="channels_last")
+'''
+
+
+def test_a_defect_is_credited_to_the_kernel_the_variant_called(suite: pytest.Pytester) -> None:
+    """A claim whose oracle is an average pool and whose variant is a depthwise conv: TensorFlow's
+    Eigen float16 depthwise kernel sums tap by tap in float16, which the avg_pool site can state. The
+    depthwise entry (its `calls` name depthwise_conv) explains it; the AvgPool entry, whose kernel the
+    variant never called, does not cover it."""
+    (suite.path / "cases" / "avg_pool_as_depthwise_conv.py").write_text(AVG_POOL_AS_DEPTHWISE)
+    found = records(suite, "tensorflow", "float16", "avg_pool_as_depthwise_conv", "--equiv-seed", "1-6")
+    depthwise = [r for r in found if r["variant"] == "depthwise_conv"]
+    assert depthwise and all("tf-half-avg-pool" not in r["covered_by"] for r in depthwise)
+    for r in depthwise:
+        assert r["outcome"] in ("passed", "xfailed"), r["reason"]
+        if r["outcome"] == "xfailed":
+            assert r["known_outputs"] == {"out": "tf-eigen-half-depthwise"}
+    if depthwise[0]["cpu_kernels"] == "Eigen":  # float16 without AVX-512 FP16: the defect shows
+        assert all("tf-eigen-half-depthwise" in r["covered_by"] for r in depthwise)
+        assert any(r["outcome"] == "xfailed" for r in depthwise)  # seeds 1-6 include draws that show it
+    pooled = [r for r in found if r["variant"] == "avg_pool"]
+    assert pooled and all("tf-eigen-half-depthwise" not in r["covered_by"] for r in pooled)
+
+
+def test_calls_narrow_an_entry_to_the_variants_that_reach_its_kernel() -> None:
+    entry = defects.Defect(id="d", framework="jax", upstream="https://example.org", summary="",
+                           calls=("avg_pool",))
+    item = "c::v[jax-cpu-float16-k2]"
+    assert entry.covers(item, "jax", "cpu", "float16", frozenset({"avg_pool", "layout"}))
+    assert not entry.covers(item, "jax", "cpu", "float16", frozenset({"depthwise_conv"}))

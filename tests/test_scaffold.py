@@ -54,4 +54,5 @@ def test_the_command_line(tmp_path: Path) -> None:
     again = subprocess.run([*run, "pool_claim"], cwd=tmp_path, capture_output=True, text=True)
     assert again.returncode == 2 and "exists" in again.stderr
     usage = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True)
-    assert usage.returncode == 2 and "usage: equiv new NAME" in usage.stderr
+    assert usage.returncode == 2
+    assert "usage: equiv new NAME" in usage.stderr and "equiv readme" in usage.stderr

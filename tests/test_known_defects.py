@@ -242,7 +242,7 @@ def test_a_model_explains_only_the_outputs_its_kernel_produces() -> None:
               "dw": defects.Output(exact["dw"] + 0.5 * u * magnitude["dw"], exact["dw"], tight["dw"],
                                    magnitude["dw"])}
     entry = defects.Defect(id="bias", framework="tensorflow", upstream="https://example.org", summary="",
-                           site="conv_bias_grad", model="sequential", dtypes=("bfloat16",))
+                           sites=("conv_bias_grad",), model="sequential", dtypes=("bfloat16",))
     assert set(defects.explain(entry, failed, "bfloat16", gradients)) == {"db"}
 
 

@@ -70,7 +70,7 @@ class Result:
     known_defect: str | None = None
     # Per output that failed its bound and showed a known defect's symptom: the entry's id.
     known_outputs: dict[str, str] = field(default_factory=dict)
-    covered_by: list[str] = field(default_factory=list)  # every known-defect entry covering it
+    covered_by: list[str] = field(default_factory=list)  # entries covering it whose condition holds
     known_fit: dict[str, float] = field(default_factory=dict)  # per output in known_outputs: how it fit
     # Where the item's time went: oracle (0 when another item of its group computed it), framework
     # (the calls, repeats included), compare (bounds, comparison, diagnostics).
@@ -248,6 +248,9 @@ def run(spec: Spec, cfg: Config, known: tuple[defects.Defect, ...] = ()) -> Resu
         with fw.precision(cfg.precision), fw.cpu_kernels(cfg.cpu_kernels):
             if spec.device == "cpu":
                 result.cpu_kernels = fw.cpu_kernel_library(spec.dtype)
+            holding = defects.holding(known, version=fw.version(), cpu_kernels=result.cpu_kernels,
+                                      dtype=spec.dtype, precision=cfg.precision) if known else []
+            result.covered_by = [d.id for d in holding]
             start = time.perf_counter()
             try:
                 # Converting to NumPy waits for the result: JAX and CUDA dispatch asynchronously.
@@ -284,7 +287,7 @@ def run(spec: Spec, cfg: Config, known: tuple[defects.Defect, ...] = ()) -> Resu
         return result
     start = time.perf_counter()
     try:
-        return _judge(result, fw, out, got, repeats, ref, cfg, _holding(known, fw, result, cfg))
+        return _judge(result, fw, out, got, repeats, ref, cfg, [d for d in holding if d.raises is None])
     finally:
         result.seconds["compare"] = time.perf_counter() - start
 
@@ -347,15 +350,6 @@ def _expected_raise(result: Result, e: BaseException) -> Result:
     else:
         result.reason = f"known refusal observed: {type(e).__name__}: {str(e).splitlines()[0]} — {v.reason}"
     return result
-
-
-def _holding(known: tuple[defects.Defect, ...], fw: Any, result: Result, cfg: Config) -> list[defects.Defect]:
-    """The numeric entries (models, bands) whose run-time condition holds for this result."""
-    numeric = [d for d in known if d.raises is None]
-    if not numeric:
-        return []
-    return defects.holding(numeric, version=fw.version(), cpu_kernels=result.cpu_kernels,
-                           dtype=result.spec.dtype, precision=cfg.precision)
 
 
 def _judge(

@@ -73,12 +73,12 @@ def tests(session: nox.Session) -> None:
                  "--equiv-framework", "torch,tensorflow", "--equiv-require-framework", "torch,tensorflow",
                  *kept("reference"))
     # One matrix for both, each item compared across the two kernel libraries.
-    session.run("python", "-m", "equiv.merge", str(REPORTS / "tests-onednn.json"),
+    session.run("python", "-m", "equiv", "merge", str(REPORTS / "tests-onednn.json"),
                 str(REPORTS / "tests-reference.json"), f"--markdown={REPORTS / 'tests-merged.md'}")
 
 
 def kept(label: str) -> list[str]:
-    """Label a run and keep its report and outputs, for python -m equiv.merge."""
+    """Label a run and keep its report and outputs, for python -m equiv merge."""
     return [f"--equiv-label={label}", f"--equiv-report={REPORTS / f'tests-{label}.json'}",
             f"--equiv-outputs={REPORTS / f'tests-{label}.npz'}"]
 
@@ -92,7 +92,7 @@ def stress(session: nox.Session) -> None:
     # One session: each worker compiles a shape once for all seeds (JAX's in-memory cache).
     pytest_cases(session, "-q", "--equiv-device", "cpu", f"--equiv-seed={seeds}",
                  f"--equiv-report={REPORTS / 'stress.json'}", *extra)
-    session.run("python", "-m", "equiv.sweep", str(REPORTS / "stress.json"))
+    session.run("python", "-m", "equiv", "sweep", str(REPORTS / "stress.json"))
 
 
 @nox.session(python=PYTHON)
@@ -100,7 +100,8 @@ def benchmark(session: nox.Session) -> None:
     """Where the CPU suite's time goes: one process cold and warm, -n 2, -n auto (prints, writes JSON)."""
     install_frameworks(session, cuda=False)
     REPORTS.mkdir(exist_ok=True)
-    session.run("python", "-m", "equiv.benchmark", "--out", str(REPORTS / "benchmark.json"), *session.posargs)
+    session.run("python", "-m", "equiv", "benchmark", "--out", str(REPORTS / "benchmark.json"),
+                *session.posargs)
 
 
 @nox.session(python=PYTHON)

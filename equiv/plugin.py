@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
-from equiv import defects, frameworks, machine, outputs, runner, shard
-from equiv.collect import (
+from equiv import defects, frameworks, machine, runner
+from equiv.config import SELECTIONS, Config, OptionError, from_options
+from equiv.distribute import outputs, slicing
+from equiv.items import (
     CONFIG_KEY,
     DEFECTS_KEY,
     DEFINED_KEY,
@@ -22,7 +24,6 @@ from equiv.collect import (
     CaseFile,
     CaseItem,
 )
-from equiv.config import SELECTIONS, Config, OptionError, from_options
 from equiv.machine import CPU_KERNELS, JAX_MLIR_CONTEXTS
 from equiv.records import Outcome, only_crashes, results_of
 from equiv.report import Reporter, process_environment
@@ -72,15 +73,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--equiv-shard", dest="equiv_shard", metavar="K/N",
                     help="run the K-th of N deterministic, balanced slices of the selected items "
                          "(whole groups: every variant and seed of one params and dtype stay "
-                         "together); merge the shards' reports with python -m equiv.merge")
+                         "together); merge the shards' reports with python -m equiv merge")
     group.addoption("--equiv-durations", dest="equiv_durations", metavar="REPORT.json",
                     help="with --equiv-shard: balance the slices by the item times an earlier "
                          "report recorded (default: by item count)")
     group.addoption("--equiv-label", dest="equiv_label", metavar="NAME",
                     help="name this run in its report (a GPU type, a kernel setting); "
-                         "python -m equiv.merge compares the same items across labels")
+                         "python -m equiv merge compares the same items across labels")
     group.addoption("--equiv-outputs", dest="equiv_outputs", metavar="PATH.npz",
-                    help="keep every item's outputs and bounds, so python -m equiv.merge can pair "
+                    help="keep every item's outputs and bounds, so python -m equiv merge can pair "
                          "items that ran in different shards or runs")
     parser.addini("equiv_cases", type="paths", default=["cases"],
                   help="directories whose *.py files are equiv case files")
@@ -156,7 +157,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """--dist loadgroup (what equiv's items need) with bookkeeping linear in the items."""
     if config.getvalue("dist") != "loadgroup":
         return None
-    from equiv.schedule import GroupScheduling
+    from equiv.distribute.scheduler import GroupScheduling
 
     return GroupScheduling(config, log)
 
@@ -229,8 +230,8 @@ class EquivSession:
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         if self.cfg.shard is None:
             return
-        seconds = shard.recorded_seconds(self.cfg.durations) if self.cfg.durations else None
-        kept, dropped = shard.split(items, *self.cfg.shard, seconds)
+        seconds = slicing.recorded_seconds(self.cfg.durations) if self.cfg.durations else None
+        kept, dropped = slicing.split(items, *self.cfg.shard, seconds)
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept

@@ -29,7 +29,7 @@ def claims_rows(cases: Path) -> list[str]:
 
 def matrix_lines(report: Path) -> list[str]:
     """The terminal matrix of one run, from its JSON report."""
-    from equiv import merge
+    from equiv.distribute import merge
 
     merged, _ = merge.merge([merge.load(report)])
     return ["```", *merge.MergedReporter(merged).terminal_lines(), "```"]

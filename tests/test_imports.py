@@ -56,3 +56,22 @@ def test_the_import_graph_has_no_cycle() -> None:
 
 def test_the_check_sees_an_import_inside_a_function() -> None:
     assert "equiv.report" in imports()["equiv.runner"]  # the heatmap writer, imported where it is used
+
+
+def test_the_tools_and_the_launcher_are_beside_the_core() -> None:
+    """Benchmark, sweep, the shard launcher and the merge run the suite or read its reports; nothing that
+    runs a test imports them."""
+    graph = imports()
+    beside = {m for m in graph if m.startswith("equiv.tools")} | {
+        "equiv.__main__", "equiv.cli", "equiv.readme", "equiv.scaffold", "equiv.distribute.launcher",
+        "equiv.distribute.merge"}
+    core = set(graph) - beside
+    reached = {m for c in core for m in graph[c]} & beside
+    assert not reached, f"the core imports {sorted(reached)}"
+
+
+def test_one_definition_of_a_group() -> None:
+    """Slicing, the xdist scheduler and the items' xdist_group marker all read `group_of`."""
+    graph = imports()
+    for user in ("equiv.distribute.slicing", "equiv.distribute.scheduler", "equiv.items"):
+        assert "equiv.distribute.group" in graph[user], user

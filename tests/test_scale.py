@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from equiv import benchmark, machine, merge, outputs, report, schedule, shard, shards
+from equiv import machine, report
 from equiv.config import OptionError, seed_list
+from equiv.distribute import group, launcher, merge, outputs, slicing
+from equiv.tools import benchmark
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.usefixtures("frameworks_imported_before_pytester")
@@ -115,15 +117,15 @@ def test_workers_size_their_thread_pools_to_their_share(suite: pytest.Pytester,
 
 
 # -- xdist groups ----------------------------------------------------------------------------------
-@pytest.mark.parametrize(("nodeid", "group"), [
+@pytest.mark.parametrize(("nodeid", "expected"), [
     ("cases/a.py::native[cpu-float32-channels_last-L5]", "cases/a.py[float32-channels_last-L5]"),
     ("cases/a.py::native[cuda-float32-channels_last-L5]", "cases/a.py[float32-channels_last-L5]"),
     ("cases/a.py::other[cpu-float64-k3-seed2]@cases-k3", "cases/a.py[float64-k3]"),  # every seed
     ("cases/a.py::other[cpu-float64-seed12]", "cases/a.py[float64]"),
     ("cases/a.py::native", None),
 ])
-def test_an_items_group_is_read_off_its_id(nodeid: str, group: str | None) -> None:
-    assert schedule.group_of(nodeid) == group
+def test_an_items_group_is_read_off_its_id(nodeid: str, expected: str | None) -> None:
+    assert group.group_of(nodeid) == expected
 
 
 def test_every_pair_is_made_whatever_the_schedule(suite: pytest.Pytester) -> None:
@@ -218,8 +220,8 @@ def test_the_shared_mlir_context_is_renewed(monkeypatch: pytest.MonkeyPatch) -> 
 def test_assignment_is_deterministic_and_balanced() -> None:
     rng = np.random.default_rng(0)
     weights = {f"g{i}": float(w) for i, w in enumerate(rng.integers(1, 20, size=40))}
-    first = shard.assign(weights, 3)
-    assert first == shard.assign(dict(reversed(list(weights.items()))), 3)  # order does not matter
+    first = slicing.assign(weights, 3)
+    assert first == slicing.assign(dict(reversed(list(weights.items()))), 3)  # order does not matter
     assert set(first) == set(weights) and set(first.values()) == {0, 1, 2}
     loads = [sum(w for g, w in weights.items() if first[g] == k) for k in range(3)]
     assert max(loads) - min(loads) <= max(weights.values())  # greedy's guarantee
@@ -227,9 +229,9 @@ def test_assignment_is_deterministic_and_balanced() -> None:
 
 def test_recorded_durations_weigh_groups_and_new_items_weigh_the_mean() -> None:
     seconds = {"a1": 3.0, "a2": 1.0, "b1": 2.0}
-    assert shard.weigh([("a1", "A"), ("a2", "A"), ("b1", "B"), ("c1", "C")], seconds) == {
+    assert slicing.weigh([("a1", "A"), ("a2", "A"), ("b1", "B"), ("c1", "C")], seconds) == {
         "A": 4.0, "B": 2.0, "C": 2.0}
-    assert shard.weigh([("a1", "A"), ("a2", "A"), ("c1", "C")]) == {"A": 2.0, "C": 1.0}
+    assert slicing.weigh([("a1", "A"), ("a2", "A"), ("c1", "C")]) == {"A": 2.0, "C": 1.0}
 
 
 def test_shards_partition_the_items_in_whole_groups(suite: pytest.Pytester) -> None:
@@ -258,7 +260,7 @@ def test_shards_balance_by_an_earlier_runs_times(suite: pytest.Pytester) -> None
                  "-p", "no:xdist") for k in (1, 2)]
     sizes = sorted(len(p["results"]) for p in parts)
     assert sizes == [2, 22]  # the heavy group alone in one slice, the eleven others in the other
-    assert shard.recorded_seconds(suite.path / "times.json")[whole["results"][0]["id"]] in (1.0, 100.0)
+    assert slicing.recorded_seconds(suite.path / "times.json")[whole["results"][0]["id"]] in (1.0, 100.0)
 
 
 def test_durations_without_shards_is_a_usage_error(suite: pytest.Pytester) -> None:
@@ -383,7 +385,7 @@ def test_shard_processes_side_by_side_merge_into_the_unsharded_run(suite: pytest
     monkeypatch.chdir(suite.path)
     args = ["-p", "no:cacheprovider", "--equiv-device", "cpu", "--equiv-framework", FRAMEWORKS,
             "--equiv-jax-cache", "off"]
-    assert shards.main(["-n", "2", "--out", "merged.json", "--markdown", "merged.md", "--", *args]) == 0
+    assert launcher.main(["-n", "2", "--out", "merged.json", "--markdown", "merged.md", "--", *args]) == 0
     merged = json.loads((suite.path / "merged.json").read_text())
     assert sorted(r["id"] for r in merged["results"]) == sorted(r["id"] for r in whole["results"])
     assert {r["outcome"] for r in merged["results"]} == {"passed"}
@@ -397,7 +399,7 @@ def test_shard_processes_report_a_failure_in_their_exit_status(suite: pytest.Pyt
     wrong = CASE.replace("return fw.conv(x, w, b,", "return fw.conv(x, w, 2 * b,")  # the bias added twice
     (suite.path / "cases" / "biased_conv.py").write_text(wrong)
     monkeypatch.chdir(suite.path)
-    code = shards.main(["-n", "2", "--", "-p", "no:cacheprovider", "--equiv-device", "cpu",
+    code = launcher.main(["-n", "2", "--", "-p", "no:cacheprovider", "--equiv-device", "cpu",
                         "--equiv-framework", "jax", "--equiv-jax-cache", "off"])
     assert code == 1
     merged = json.loads((suite.path / "reports" / "shards.json").read_text())
@@ -406,9 +408,9 @@ def test_shard_processes_report_a_failure_in_their_exit_status(suite: pytest.Pyt
 
 def test_shard_processes_size_their_pools_to_their_share(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(machine, "usable_cores", lambda: 8)
-    assert shards.environment(2, {})["OMP_NUM_THREADS"] == "4"
-    assert shards.environment(16, {})["TF_NUM_INTRAOP_THREADS"] == "1"
-    assert shards.environment(2, {"OMP_NUM_THREADS": "3"})["OMP_NUM_THREADS"] == "3"  # the user's wins
+    assert launcher.environment(2, {})["OMP_NUM_THREADS"] == "4"
+    assert launcher.environment(16, {})["TF_NUM_INTRAOP_THREADS"] == "1"
+    assert launcher.environment(2, {"OMP_NUM_THREADS": "3"})["OMP_NUM_THREADS"] == "3"  # the user's wins
 
 
 @pytest.mark.parametrize(("args", "message"), [(["-n", "0"], "-n: 0 is not a number of processes"),
@@ -416,7 +418,7 @@ def test_shard_processes_size_their_pools_to_their_share(monkeypatch: pytest.Mon
                                                (["--", "-n", "2"], "-n after --")])
 def test_shard_processes_reject_bad_arguments(capsys: Any, args: list[str], message: str) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        shards.main(args)
+        launcher.main(args)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
 
@@ -559,7 +561,7 @@ def test_benchmark_runs_shards_side_by_side_and_merges_them(suite: pytest.Pytest
     run = json.loads(out.read_text())["runs"]["shards2"]
     assert run["results"] == 12 and run["outcomes"] == {"passed": 12}  # every item once, from two shards
     assert run["workers"] == run["processes"] == 2 and run["controller_cpu_seconds"] is None
-    assert run["command"][:4] == ["-m", "equiv.shards", "-n", "2"]
+    assert run["command"][:4] == ["-m", "equiv", "shards", "-n"]
     merged = json.loads((suite.path / "reports" / "benchmark-shards2.json").read_text())
     assert sorted(r["id"] for r in merged["results"]) == sorted({r["id"] for r in merged["results"]})
     assert "two shard processes and a merge" in capsys.readouterr().out

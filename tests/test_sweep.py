@@ -1,4 +1,4 @@
-"""equiv.sweep: the seed sweep's summary, and its check that every verdict is backed by its number."""
+"""equiv sweep: the seed sweep's summary, and its check that every verdict is backed by its number."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from equiv import sweep
+from equiv.tools import sweep
 
 
 def _record(outcome: str, expect: str, ratio: Any, reason: str | None = None, **kw: Any) -> dict[str, Any]:

@@ -248,9 +248,9 @@ def gpu_problems(doc: dict) -> list[str]:
 def _merge_problems(jobs: dict, shards: dict) -> list[str]:
     """A job after the shards merges their reports, whatever they did, and publishes the matrix."""
     merges = {n: j for n, j in jobs.items()
-              if any("python -m equiv.merge" in str(st.get("run", "")) for st in j.get("steps") or [])}
+              if any("python -m equiv merge" in str(st.get("run", "")) for st in j.get("steps") or [])}
     if not merges:
-        return ["no job runs `python -m equiv.merge` on the shards' reports"]
+        return ["no job runs `python -m equiv merge` on the shards' reports"]
     problems = []
     for name, job in merges.items():
         needs = job.get("needs")

@@ -1,8 +1,9 @@
 """Deterministic, balanced slices of one run, for machines that each run a part (`--equiv-shard K/N`).
 
-A slice holds whole groups (one case's params, dtype and seed: every variant and framework on the same
-inputs), so each shard computes its oracle once per group, as one process would. Groups go
-heaviest first to the lightest slice; ties go by name, so every shard computes the same assignment.
+A slice holds whole groups (`group.group_of`: one case's params and dtype, every variant, device and
+seed), so each shard computes an oracle answer and a compiled program once, as one process would.
+Groups go heaviest first to the lightest slice; ties go by name, so every shard computes the same
+assignment.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from equiv.distribute.group import group_of
 
 
 def recorded_seconds(report: Path) -> dict[str, float]:
@@ -48,18 +51,12 @@ def assign(weights: Mapping[str, float], n: int) -> dict[str, int]:
 def split(items: list[Any], k: int, n: int,
           seconds: Mapping[str, float] | None = None) -> tuple[list[Any], list[Any]]:
     """(kept, dropped) for slice k (1-based) of n pytest items."""
-    groups = [group_of(item) for item in items]
+    groups = [group_of(item.nodeid) or item.nodeid for item in items]
     slices = assign(weigh(((i, g) for item, g in zip(items, groups, strict=True) for i in _ids(item)),
                           seconds), n)
     kept = [item for item, g in zip(items, groups, strict=True) if slices[g] == k - 1]
     dropped = [item for item, g in zip(items, groups, strict=True) if slices[g] != k - 1]
     return kept, dropped
-
-
-def group_of(item: Any) -> str:
-    """The item's xdist_group (equiv's items all have one); its own node id otherwise."""
-    marker = item.get_closest_marker("xdist_group")
-    return str(marker.args[0]) if marker and marker.args else str(item.nodeid)
 
 
 def _ids(item: Any) -> list[str]:

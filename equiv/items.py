@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
-from equiv import authoring, compare, defects, frameworks, outputs, runner
+from equiv import authoring, compare, defects, frameworks, runner
 from equiv.case import Case, names_read
 from equiv.config import Config
+from equiv.distribute import outputs
+from equiv.distribute.group import group_of
 from equiv.records import BAD, Outcome, only_crashes
 
 CONFIG_KEY = pytest.StashKey[Config]()
@@ -112,9 +114,9 @@ class CaseItem(pytest.Item):
         self.results: list[dict[str, Any]] = []
         self.pairwise: list[dict[str, Any]] = []
         self.case_error = ""  # one line, file:line first, when the case file's own code raised
-        # Same group -> same shard (shard.group_of), and same worker under xdist's own loadgroup: one
-        # oracle call for the group's variants. (equiv's scheduler reads the group off the id.)
-        self.add_marker(pytest.mark.xdist_group("-".join(map(str, runner.reference_key(specs[0])))))
+        # One group (group_of), one worker under xdist's own loadgroup too: its variants share one
+        # oracle answer and its seeds one compiled program. (equiv's scheduler reads the id itself.)
+        self.add_marker(pytest.mark.xdist_group(group_of(self.nodeid) or self.nodeid))
 
     def runtest(self) -> None:
         try:

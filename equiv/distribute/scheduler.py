@@ -1,41 +1,26 @@
-"""pytest-xdist's loadgroup scheduling, made to keep equiv's groups together and to scale.
+"""pytest-xdist's loadgroup scheduling, made to keep equiv's groups (`group.group_of`) together and to
+scale.
 
-A group is one case's params and dtype: its variants share the oracle's answer, its seeds share each
-framework's compiled programs, so one worker computes each once. (Pairing frameworks does not depend
-on it: an item runs every framework on its input.)
-
-Three problems with xdist 3.8's own:
-- It learns an item's group from an `@group` suffix that workers append to node ids. Since pytest
-  9.2 node ids are structured and that suffix no longer sticks (pytest-dev/pytest-xdist#1386, open),
-  so groups are silently split. Here the unit of work is read off equiv's own item ids, which name
-  it: `path::variant[device-dtype-params-seedN]` belongs to unit `path[dtype-params]`, the same for
-  every variant, device and seed. Keeping a case's seeds on one worker compiles each JAX program in
-  one worker only.
-- After every item it recounts the pending items of every group a worker was ever given: O(n^2),
-  4 s of the controlling process's CPU for the 5,000-item CPU suite, taken from the workers on a
-  2-core machine. Here a group is forgotten once all its items have reported.
-- It finds each item it sends in the worker's collection with `list.index`: O(n^2) again, minutes of
-  the controller's CPU in a 20-seed run of 230,000 items. Here a dict finds it.
+Three things differ from xdist 3.8's own, and why:
+- xdist learns an item's group from an `@group` suffix that workers append to node ids; since pytest
+  9.2 node ids are structured and the suffix no longer sticks (pytest-dev/pytest-xdist#1386, open), so
+  groups were silently split. Here the group is read off equiv's own item ids.
+- After every item xdist recounts the pending items of every group a worker was ever given, quadratic
+  in the items and paid by the controlling process. Here a group is forgotten once all its items
+  have reported.
+- xdist finds each item it sends in the worker's collection with `list.index`, quadratic again; here
+  a dict finds it.
 What is sent to which worker, and when, is otherwise xdist's own.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from xdist.scheduler import LoadGroupScheduling
 
-# An equiv item id: file::variant[device-dtype-params], where only params may hold '-'.
-_ITEM = re.compile(r"^(?P<path>[^:]+\.py)::[^\[\]]+\[(?:[^-\]]+)-(?P<rest>[^\]]+?)(?:-seed\d+)?\]"
-                   r"(?:@.*)?$")
-
-
-def group_of(nodeid: str) -> str | None:
-    """The unit of work of an equiv item's node id (dtype and params of one case, every seed), else None."""
-    m = _ITEM.match(nodeid)
-    return f"{m['path']}[{m['rest']}]" if m else None
+from equiv.distribute.group import group_of
 
 
 class GroupScheduling(LoadGroupScheduling):  # type: ignore[misc]  # xdist is untyped

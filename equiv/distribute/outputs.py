@@ -1,7 +1,7 @@
 """Every item's outputs and bounds, kept in one .npz per run (`--equiv-outputs`).
 
 A run pairs frameworks only within one process. Shards on different machines, or the same items under
-two GPU types or kernel settings, meet only in `python -m equiv.merge`, which pairs them from these
+two GPU types or kernel settings, meet only in `python -m equiv merge`, which pairs them from these
 files. Each xdist worker writes its own part; the controlling process joins the parts into one file.
 """
 

@@ -1,13 +1,12 @@
 """The suite as N pytest processes side by side, one slice each, then one merged report and matrix.
 
-    python -m equiv.shards [-n N] [--dir DIR] [--out FILE] [--markdown FILE] [-- PYTEST ARGS]
+    python -m equiv shards [-n N] [--dir DIR] [--out FILE] [--markdown FILE] [-- PYTEST ARGS]
 
-pytest-xdist sends every item through a controlling process: on a 2-core machine `-n 2` spent a
-quarter more CPU than one process (108.5 against 86.9 s, 14.4 of them in the controller) and ran
-1.38x one process, where two shard processes and a merge spent no more and ran 1.83x (README,
-Speed). Each process here runs `pytest cases -p no:xdist --equiv-shard K/N` (whole groups, so every
+pytest-xdist sends every item through a controlling process, which takes CPU from the workers on a
+small machine; shard processes share nothing until the merge (`nox -s benchmark` prints both). Each
+process here runs `pytest cases -p no:xdist --equiv-shard K/N` (whole groups, so every
 pair of frameworks stays in one process) with framework thread pools of its share of the cores, and
-writes its report and its log into DIR. The merge (`python -m equiv.merge`) prints one matrix; the
+writes its report and its log into DIR. The merge (`equiv merge`) prints one matrix; the
 exit status is the worst of the shards' and the merge's. What it gives up against -n: one live
 progress line, one failure summary (each shard's log has its own) and one junit.xml.
 """
@@ -20,7 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from equiv import machine, merge
+from equiv import machine
+from equiv.distribute import merge
 
 NO_TESTS = 5  # pytest's exit status when it collected nothing
 
@@ -39,7 +39,7 @@ def environment(count: int, env: dict[str, str] | None = None) -> dict[str, str]
 
 def main(argv: list[str]) -> int:
     own, extra = (argv[: argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
-    parser = argparse.ArgumentParser(prog="python -m equiv.shards", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="equiv shards", description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=machine.usable_cores(), metavar="N",
                         help="processes, one slice each (default: the usable cores, %(default)s here)")
     parser.add_argument("--dir", type=Path, default=Path("reports/shards"),
@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
         parser.error(f"-n: {args.n} is not a number of processes; give 1 or more")
     for option in ("--equiv-shard", "--equiv-report", "-n", "--numprocesses"):
         if any(a == option or a.startswith(f"{option}=") for a in extra):
-            parser.error(f"{option} after --: equiv.shards sets it for each process; leave it out")
+            parser.error(f"{option} after --: equiv shards sets it for each process; leave it out")
     args.dir.mkdir(parents=True, exist_ok=True)
     for stale in args.dir.glob("shard-*.json"):  # an earlier run's slices must not join in
         stale.unlink()
@@ -68,7 +68,7 @@ def main(argv: list[str]) -> int:
         print(f"shard {k}/{args.n}: exit {code}: {last} (log: {log})")
     reports = sorted(args.dir.glob("shard-*.json"))
     if len(reports) != args.n:
-        print(f"equiv.shards: {args.n - len(reports)} shard(s) wrote no report; see their logs above",
+        print(f"equiv shards: {args.n - len(reports)} shard(s) wrote no report; see their logs above",
               file=sys.stderr)
         return max(codes) or 1
     markdown = [f"--markdown={args.markdown}"] if args.markdown else []

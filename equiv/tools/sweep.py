@@ -1,7 +1,7 @@
 """Summarize JSON reports from several seeds: failures, bad verdicts, and the worst error_ratio per case.
 
-    python -m equiv.sweep reports/stress.json          (one run of --equiv-seed 1-20)
-    python -m equiv.sweep reports/stress-seed*.json    (or one report per seed)
+    python -m equiv sweep reports/stress.json          (one run of --equiv-seed 1-20)
+    python -m equiv sweep reports/stress-seed*.json    (or one report per seed)
 
 A worst ratio near 1 means the bound is tight for that case: look at the bound, never widen it blindly.
 """
@@ -84,7 +84,7 @@ def summarize(paths: list[Path]) -> tuple[list[str], int]:
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: python -m equiv.sweep REPORT.json [...]", file=sys.stderr)
+        print("usage: equiv sweep REPORT.json [...]", file=sys.stderr)
         return 2
     lines, failed = summarize([Path(a) for a in argv])
     print("\n".join(lines))

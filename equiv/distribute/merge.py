@@ -1,6 +1,6 @@
 """Merge JSON reports of shards and runs into one report, one matrix and one pairwise table.
 
-    python -m equiv.merge reports/*.json [--out merged.json] [--markdown merged.md]
+    python -m equiv merge reports/*.json [--out merged.json] [--markdown merged.md]
 
 Reports with the same `--equiv-label` are shards of one run: they must not share an item. Reports with
 different labels (two GPU types, TensorFlow with oneDNN on and off) ran the same items on purpose: the
@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from equiv import compare, outputs
+from equiv import compare
 from equiv.config import Config
+from equiv.distribute import outputs
 from equiv.frameworks import DEVICES, NAMES
 from equiv.records import BAD, Outcome
 from equiv.report import Reporter, dumps, json_safe
@@ -192,7 +193,7 @@ class MergedReporter(Reporter):
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m equiv.merge", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="equiv merge", description=__doc__.splitlines()[0])
     parser.add_argument("reports", nargs="+", type=Path, help="JSON reports written by --equiv-report")
     parser.add_argument("--out", type=Path, help="write the merged JSON report here")
     parser.add_argument("--markdown", type=Path, help="write the merged matrix as a Markdown table")
@@ -200,7 +201,7 @@ def main(argv: list[str]) -> int:
     try:
         merged, notes = merge([load(p) for p in args.reports])
     except MergeError as e:
-        print(f"equiv.merge: {e}", file=sys.stderr)
+        print(f"equiv merge: {e}", file=sys.stderr)
         return 2
     reporter = MergedReporter(merged)
     print("\n".join([*notes, *reporter.terminal_lines()]))

@@ -1,13 +1,13 @@
 """Where the suite's time goes: runs the CPU suite several ways and prints (and writes) the figures.
 
-    python -m equiv.benchmark [--runs serial-cold,serial-warm,n2,nauto] [--repeat N] [--out FILE]
+    python -m equiv benchmark [--runs serial-cold,serial-warm,n2,nauto] [--repeat N] [--out FILE]
                               [-- PYTEST ARGS]
 
 Each run is a fresh `pytest cases` process; its JSON report gives the time inside each framework's
 calls, the oracle, collection, imports and JAX's compiles. The runs share one JAX compilation cache,
 new and empty at the start, so `serial-cold` compiles everything and the runs after it find it warm;
 `n2-cold` has an empty cache of its own, as a fresh CI machine does. `shards2` is not pytest-xdist:
-two `--equiv-shard K/2` processes side by side, then `python -m equiv.merge` of their reports.
+two `--equiv-shard K/2` processes side by side, then `python -m equiv merge` of their reports.
 
 Figures (per run): wall; seconds inside framework calls per framework; oracle, comparison, collection
 and import seconds; the overhead ratio, wall / ((framework calls + imports) / processes), which is 1
@@ -126,10 +126,10 @@ def _timed(name: str, command: list[str], report: Path) -> tuple[subprocess.Comp
 
 
 def run_sharded(name: str, extra: list[str], cache: Path, folder: Path) -> dict[str, Any]:
-    """python -m equiv.shards: N shard processes at once and their merge; wall time to the merged report."""
+    """python -m equiv shards: N shard processes at once and their merge; wall time to the merged report."""
     count = SHARDED[name]
     shard_dir, merged = folder / f"benchmark-{name}", folder / f"benchmark-{name}.json"
-    command = [sys.executable, "-m", "equiv.shards", "-n", str(count), f"--dir={shard_dir}",
+    command = [sys.executable, "-m", "equiv", "shards", "-n", str(count), f"--dir={shard_dir}",
                f"--out={merged}", "--", "-p", "no:cacheprovider", "--equiv-device", "cpu",
                f"--equiv-jax-cache={cache}", *extra]
     done, wall = _timed(name, command, merged)
@@ -354,7 +354,7 @@ def table(runs: dict[str, dict[str, Any]], summed: dict[str, Any]) -> list[str]:
 def main(argv: list[str]) -> int:
     own, _, extra = (argv[: argv.index("--")], None, argv[argv.index("--") + 1:]) if "--" in argv \
         else (argv, None, [])
-    parser = argparse.ArgumentParser(prog="python -m equiv.benchmark", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="equiv benchmark", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default=",".join(DEFAULT_RUNS),
                         help=f"comma-separated, in order, from {', '.join([*RUNS, *SHARDED])} "
                              "(default: %(default)s)")

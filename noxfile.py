@@ -17,6 +17,8 @@ REPORTS = Path("reports")
 CPU_PINS = ["torch==2.13.0"]
 LINUX_X86 = sys.platform.startswith("linux") and platform.machine() in ("x86_64", "AMD64")
 TOOLS = ["check-jsonschema", "zizmor", "pyyaml", "matplotlib"]
+CI_DRAWS = 6  # per claim, device and dtype in `nox -s tests`: derandomized, the same every run
+NIGHTLY_DRAWS = 250  # per claim, device and dtype in `nox -s fuzz`
 
 
 def wants_cuda(posargs: list[str]) -> bool:
@@ -29,12 +31,12 @@ def wants_cuda(posargs: list[str]) -> bool:
 def install_frameworks(session: nox.Session, *, cuda: bool) -> None:
     """CUDA builds for GPU runs (torch's default wheel, tensorflow[and-cuda], jax[cuda12]); else CPU."""
     if cuda:
-        session.install("-e", ".[cuda,heatmaps]")
+        session.install("-e", ".[cuda,heatmaps,fuzz]")
         return
     constraints = Path(session.create_tmp()) / "cpu-constraints.txt"
     constraints.write_text("\n".join(CPU_PINS if LINUX_X86 else []) + "\n")
     tensorflow = "tensorflow-cpu" if LINUX_X86 else "tensorflow"  # tensorflow-cpu: no CUDA wheels pulled
-    session.install("-c", str(constraints), "-e", ".[torch,jax,heatmaps]", tensorflow)
+    session.install("-c", str(constraints), "-e", ".[torch,jax,heatmaps,fuzz]", tensorflow)
 
 
 def pytest_cases(session: nox.Session, *args: str) -> None:
@@ -75,12 +77,27 @@ def tests(session: nox.Session) -> None:
     # One matrix for both, each item compared across the two kernel libraries.
     session.run("python", "-m", "equiv", "merge", str(REPORTS / "tests-onednn.json"),
                 str(REPORTS / "tests-reference.json"), f"--markdown={REPORTS / 'tests-merged.md'}")
+    # Off the grids: the same draws on every run (derandomized), a small fixed budget.
+    pytest_cases(session, "--equiv-device", "cpu", "--equiv-fuzz", str(CI_DRAWS), "--equiv-fuzz-profile",
+                 "ci", f"--equiv-report={REPORTS / 'tests-fuzz.json'}")
 
 
 def kept(label: str) -> list[str]:
     """Label a run and keep its report and outputs, for python -m equiv merge."""
     return [f"--equiv-label={label}", f"--equiv-report={REPORTS / f'tests-{label}.json'}",
             f"--equiv-outputs={REPORTS / f'tests-{label}.npz'}"]
+
+
+@nox.session(python=PYTHON)
+def fuzz(session: nox.Session) -> None:
+    """Every claim off its grid: hypothesis draws its domain (random; failures kept in .hypothesis/equiv
+    and replayed first). The nightly budget by default; `-- --equiv-fuzz N` draws per claim, device and
+    dtype, or `-- --equiv-fuzz-minutes M`; CUDA with `-- --equiv-device cuda`."""
+    install_frameworks(session, cuda=wants_cuda(session.posargs))
+    budget = [] if any(a.startswith("--equiv-fuzz") for a in session.posargs) else [
+        "--equiv-fuzz", str(NIGHTLY_DRAWS), "--equiv-fuzz-profile", "nightly"]
+    device = [] if wants_cuda(session.posargs) else ["--equiv-device", "cpu"]
+    pytest_cases(session, *device, *budget, f"--equiv-report={REPORTS / 'fuzz.json'}", *session.posargs)
 
 
 @nox.session(python=PYTHON)

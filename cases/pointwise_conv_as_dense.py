@@ -11,20 +11,22 @@ from equiv import Case, conv_inputs, oracle
 case = Case(grid=[
     {"form": ["pointwise"], "layout": ["channels_last", "channels_first"], "nd": [1, 2]},
     {"form": ["full_length"], "layout": ["channels_last"], "nd": [1]},
-])
+    # channels_first flattens (C, L) where the (O, C, k) kernel reshapes to (C*k, O) only after a
+    # transpose: that is flatten_order's claim, not this one.
+], where=lambda p: p.form == "pointwise" or p.layout == "channels_last")
 SPATIAL = {1: [6], 2: [5, 4]}
 
 
 @case.inputs
 def draw(rng, p):
-    kernel = [1] * p.nd if p.form == "pointwise" else SPATIAL[1]
+    kernel = [1] * p.nd if p.form == "pointwise" else SPATIAL[p.nd]
     return conv_inputs(rng, layout=p.layout, spatial=SPATIAL[p.nd], kernel=kernel, channels=5, out_channels=3)
 
 
 @case.oracle
 def expected(p, x, w, b):
-    if p.form == "full_length":  # conv output (N, 1, O) is the dense output (N, O) with a length-1 axis
-        return oracle.dense(x.reshape(2, -1), w.reshape(-1, 3), b).reshape(2, 1, 3)
+    if p.form == "full_length":  # conv output (N, 1.., O) is the dense output (N, O) with length-1 axes
+        return oracle.dense(x.reshape(2, -1), w.reshape(-1, 3), b).reshape(2, *[1] * p.nd, 3)
     return oracle.conv(x, w, b, layout=p.layout)
 
 
@@ -35,7 +37,7 @@ def conv(fw, p, x, w, b):
 
 def _dense_at_every_pixel(dense, fw, p, x, w, b):
     if p.form == "full_length":
-        return fw.reshape(dense(fw.reshape(x, (2, -1)), fw.reshape(w, (-1, 3)), b), (2, 1, 3))
+        return fw.reshape(dense(fw.reshape(x, (2, -1)), fw.reshape(w, (-1, 3)), b), (2, *[1] * p.nd, 3))
     if p.layout == "channels_last":
         return dense(x, fw.reshape(w, (5, 3)), b)
     to_last, to_first = (0, *range(2, p.nd + 2), 1), (0, p.nd + 1, *range(1, p.nd + 1))

@@ -138,6 +138,9 @@ class Case:
     """A claim: declare it at module level as `case = Case(...)` and decorate its pieces."""
 
     grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]] = field(default_factory=dict)
+    # Where the claim holds, for fuzzing (equiv.fuzz): like grid, but each value a range, a list, a
+    # function of the parameters before it, or a hypothesis strategy. None: the grid's values, pooled.
+    domain: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None
     where: Callable[[Params], bool] | None = None
     tolerance: tolerance.Bound = field(default_factory=tolerance.derived)
     dtypes: tuple[str, ...] = DTYPES

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from equiv.frameworks import DEVICES, DTYPES, NAMES, PRECISIONS
+from equiv.fuzz import PROFILES as FUZZ_PROFILES
+from equiv.fuzz import ParamsError, parse_params
 from equiv.machine import CPU_KERNELS, JAX_MLIR_CONTEXTS, default_jax_cache
 
 # (option, dest, help, choices) for the repeatable, comma-separable selections.
@@ -44,6 +46,15 @@ class Config:
     durations: Path | None = None  # an earlier report whose item times balance the shards
     label: str = ""  # names this run in merged reports (a GPU type, a kernel setting)
     outputs: Path | None = None  # where to keep every output and bound, for cross-shard pairs
+    fuzz: int = 0  # draws per claim, device and dtype (0 and no fuzz_minutes: no fuzzing)
+    fuzz_minutes: float = 0.0  # a time budget for all fuzz items of this process, instead of draws
+    fuzz_profile: str = "local"
+    fuzz_db: Path | None = None  # hypothesis's example database (None: none kept)
+    params: dict[str, Any] | None = None  # --equiv-params: run this one point instead of the grid
+
+    @property
+    def fuzzing(self) -> bool:
+        return bool(self.fuzz or self.fuzz_minutes)
 
 
 def split_choices(option: str, values: Sequence[str] | None, choices: tuple[str, ...]) -> tuple[str, ...]:
@@ -129,6 +140,28 @@ def from_options(get: Any) -> Config:
     if get("equiv_heatmaps") and importlib.util.find_spec("matplotlib") is None:
         raise OptionError("--equiv-heatmaps needs matplotlib: pip install 'equiv[heatmaps]'")
 
+    fuzz, minutes = get("equiv_fuzz") or 0, get("equiv_fuzz_minutes") or 0.0
+    profile = one_of("--equiv-fuzz-profile", get("equiv_fuzz_profile") or "local", FUZZ_PROFILES)
+    if fuzz < 0 or minutes < 0:
+        raise OptionError("--equiv-fuzz and --equiv-fuzz-minutes take a positive number")
+    if fuzz and minutes:
+        raise OptionError("--equiv-fuzz N (draws) and --equiv-fuzz-minutes M (time) are two budgets: "
+                          "give one")
+    if minutes and profile == "ci":
+        raise OptionError("--equiv-fuzz-profile ci draws a fixed set: give --equiv-fuzz N, not minutes")
+    if (fuzz or minutes) and importlib.util.find_spec("hypothesis") is None:
+        raise OptionError("--equiv-fuzz needs hypothesis: pip install 'equiv[fuzz]'")
+    params = None
+    if get("equiv_params"):
+        if fuzz or minutes:
+            raise OptionError("--equiv-params replays one point; it does not combine with --equiv-fuzz")
+        try:
+            params = parse_params(get("equiv_params"))
+        except ParamsError as e:
+            raise OptionError(str(e)) from None
+    db = get("equiv_fuzz_db")
+    fuzz_db = None if db == "off" else Path(db) if db else Path(".hypothesis") / "equiv"
+
     def path(dest: str) -> Path | None:
         value = get(dest)
         return Path(value) if value else None
@@ -153,4 +186,9 @@ def from_options(get: Any) -> Config:
         durations=path("equiv_durations"),
         label=get("equiv_label") or "",
         outputs=path("equiv_outputs"),
+        fuzz=fuzz,
+        fuzz_minutes=minutes,
+        fuzz_profile=profile,
+        fuzz_db=fuzz_db,
+        params=params,
     )

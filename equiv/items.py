@@ -6,17 +6,18 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import sys
+import time
 import traceback
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from equiv import authoring, compare, defects, frameworks, runner
-from equiv.case import Case, names_read
+from equiv import authoring, compare, defects, frameworks, fuzz, runner
+from equiv.case import Case, Params, names_read
 from equiv.config import Config
 from equiv.distribute import outputs
 from equiv.distribute.group import group_of
@@ -76,7 +77,16 @@ class CaseFile(pytest.File):
         except CaseError as e:
             raise self.CollectError(str(e)) from None
         cfg = self.config.stash[CONFIG_KEY]
-        points = case.points()
+        if cfg.fuzzing:
+            for device, dtype in itertools.product(cfg.devices, cfg.dtypes):
+                if dtype in case.dtypes:
+                    yield FuzzItem.from_parent(self, name=f"fuzz[{device}-{dtype}]", case=case, device=device,
+                                               dtype=dtype)
+            return
+        try:
+            points = [fuzz.point_of(cfg.params, case)] if cfg.params is not None else case.points()
+        except fuzz.ParamsError as e:
+            raise self.CollectError(f"{self.path}: {e}") from None
         self.config.stash.setdefault(DEFINED_KEY, {})[self.path.stem] = {
             runner.Spec(self.path.stem, case, v, fw, dev, dt, p).id
             for v in case.variants for fw in v.frameworks for dev in frameworks.DEVICES
@@ -148,91 +158,20 @@ class CaseItem(pytest.Item):
                 loaded[s.framework].release(key[1:])
 
     def _run(self) -> None:
-        cfg = self.config.stash[CONFIG_KEY]
-        crash: Exception | None = None
-        judged: list[tuple[runner.Spec, str, str]] = []  # (spec, final outcome, reason) per framework
-        paired: dict[str, tuple[Any, Any]] = {}  # framework -> (outputs, bounds), for the pairwise table
         reported = self.config.stash.setdefault(CASE_ERRORS_KEY, set())
         if str(self.path) in reported:
             pytest.skip(f"the case file's own code raised in an earlier test: {self.path} (reported once)")
-        for spec in self.specs:
-            try:
-                result = runner.run(spec, cfg, self.known.get(spec.framework, ()))
-            except authoring.CaseCodeError as e:  # the case's, not a framework's: no record blames one
-                reported.add(str(self.path))
-                self.results.clear()
-                self.pairwise.clear()
-                self.case_error = str(e)
-                raise
-            except Exception as e:  # an error in equiv itself: recorded, then its traceback is shown
-                crash = crash or e
-                result = runner.Result(spec, outcome=Outcome.FAILED, reason=f"{type(e).__name__}: {e}")
-            self._known_defect(spec, result, cfg)
-            self.results.append(result.record(cfg.precision))
-            self.user_properties.append((f"equiv {spec.framework}", result.summary()))
-            judged.append((spec, result.outcome, result.reason))
-            if result.outputs and spec.variant.expect == "equal":
-                self._pairwise(spec, result, paired)
-                if cfg.outputs:
-                    self.config.stash[OUTPUTS_KEY].add(spec.id, result.outputs, result.allowed)
-        if crash is not None:
-            raise crash
-        self._conclude(judged)
-
-    @staticmethod
-    def _conclude(judged: list[tuple[runner.Spec, str, str]]) -> None:
-        """The item's outcome from its frameworks': any failure fails it, naming each failed result
-        and how the others fared; else a known defect xfails it; else it passes unless all skipped."""
-        bad = [(s, r) for s, o, r in judged if o in BAD]
-        if bad:
-            text = "\n".join(f"{s.id}\n{r}" for s, r in bad)
-            others = [f"{s.framework} {o}" for s, o, _ in judged if o not in BAD]
-            text += f"\n({', '.join(others)})" if others else ""
-            raise (FrameworkError if only_crashes(o for _, o, _ in judged) else CaseFailure)(text)
-        known = [(s, r) for s, o, r in judged if o == Outcome.XFAILED]
-        if known:
-            pytest.xfail("\n".join(f"{s.id}\n{r}" for s, r in known))
-        if all(o == Outcome.SKIPPED for _, o, _ in judged):
-            pytest.skip("; ".join(f"{s.framework}: {r}" for s, _, r in judged))
-
-    def _known_defect(self, s: runner.Spec, result: runner.Result, cfg: Config) -> None:
-        """Apply the known-defect entries covering this result. The runner already xfailed a result
-        whose failed outputs show an error model's or a band's symptom; here a declared crash is
-        xfailed, and an item that must show a defect and passed fails ("no longer reproduces")."""
-        known = self.known.get(s.framework, ())
-        if not known or result.outcome == Outcome.SKIPPED:
-            return
-        holding = [d for d in known if d.id in result.covered_by]  # the runner decided which hold
-        if result.outcome == Outcome.ERROR:
-            d = next((d for d in holding if d.raised(result.exception, result.reason)), None)
-            if d is not None:
-                result.outcome, result.known_defect = Outcome.XFAILED, d.id
-                result.reason = f"known defect {d.id} ({d.upstream}): {d.summary} Observed: {result.reason}"
-                return
-        strict = [d for d in holding if d.must_show(s.id)]
-        if result.outcome == Outcome.PASSED and strict:
-            d = strict[0]
-            result.outcome = Outcome.FAILED
-            result.reason = (
-                f"no longer reproduces: remove or narrow entry {d.id!r} in the known-defects file "
-                f"(expected {d.symptom} with {s.framework} {frameworks.load(s.framework).version()}, "
-                f"CPU kernels {result.cpu_kernels}; "
-                f"upstream {d.upstream})"
-            )
-        elif result.outcome in BAD and holding:
-            result.reason += ("\n  (does not match known defect(s) " + "; ".join(
-                f"{d.id}, which expects {d.symptom}" for d in holding) + ": this is something else)")
-
-    def _pairwise(self, s: runner.Spec, result: runner.Result, paired: dict[str, tuple[Any, Any]]) -> None:
-        """Compare with the frameworks already run on the same inputs."""
-        mine = (result.outputs, result.allowed)
-        for other, theirs in paired.items():
-            pair = compare.pair(*mine, *theirs)
-            if pair is not None:
-                self.pairwise.append(compare.pair_record(
-                    s.case_name, s.variant.name, s.params.to_json(), s.dtype, s.device, s.seed,
-                    [other, s.framework], pair))
-        paired[s.framework] = mine
+        try:
+            ran = run_input(self.config, self.specs, self.known)
+        except authoring.CaseCodeError as e:  # the case's, not a framework's: no record blames one
+            reported.add(str(self.path))
+            self.case_error = str(e)
+            raise
+        self.results, self.pairwise = ran.results, ran.pairwise
+        self.user_properties.extend(ran.summaries)
+        if ran.crash is not None:
+            raise ran.crash
+        conclude(ran.judged)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, CaseFailure):  # FrameworkError too: its text names each result
@@ -254,3 +193,214 @@ class CaseItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, f"{self.specs[0].case_name}::{self.name}"
+
+
+class FuzzFailure(CaseFailure):
+    """A drawn point where the claim failed: the usual text, then the command that replays it."""
+
+
+class FuzzItem(pytest.Item):
+    """Draws of one claim's domain on one device and dtype (equiv.fuzz): each draw is one input, run in
+    every selected framework and variant and judged as a grid item is. hypothesis shrinks a failure."""
+
+    def __init__(self, *, case: Case, device: str, dtype: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case, self.device, self.dtype = case, device, dtype
+        self.results: list[dict[str, Any]] = []
+        self.pairwise: list[dict[str, Any]] = []
+        self.draws = 0
+        self.add_marker(pytest.mark.xdist_group(group_of(self.nodeid) or self.nodeid))
+
+    def runtest(self) -> None:
+        from hypothesis import given
+        from hypothesis import strategies as st
+
+        cfg = self.config.stash[CONFIG_KEY]
+        known_defects = self.config.stash[DEFECTS_KEY]
+        failed: list[Ran] = []  # the last failing draw's records: hypothesis replays the shrunk one last
+        outcomes: list[str] = []
+
+        def probe(data: Any) -> None:
+            p = fuzz.draw_point(data, self.case).at(self.dtype)
+            seed = data.draw(st.integers(0, fuzz.SEEDS - 1), label="seed")
+            self.draws += 1
+            specs = [runner.Spec(self.path.stem, self.case, v, fw, self.device, self.dtype, p, seed,
+                                 fuzzed=True)
+                     for v in self.case.variants if v.applies(p)
+                     for fw in cfg.frameworks if fw in v.frameworks]
+            known = {(s.variant.name, s.framework): defects.find(
+                known_defects, s.id, s.framework, self.device, self.dtype, names_read(s.variant.fn))
+                for s in specs}
+            ran = Ran()
+            try:
+                for variant in dict.fromkeys(s.variant for s in specs):
+                    mine = tuple(s for s in specs if s.variant == variant)
+                    one = run_input(self.config, mine, {s.framework: known[variant.name, s.framework]
+                                                        for s in mine}, strict=False)
+                    ran.results += one.results
+                    ran.pairwise += one.pairwise
+                    ran.judged += one.judged
+                    ran.crash = ran.crash or one.crash
+            except authoring.CaseCodeError as e:  # a point the claim's own code rejects: the domain's
+                raise FuzzFailure(f"{e}\nThe domain holds a point the case's code rejects: narrow the "
+                                  f"domain or its where=.\nreproduce: {self._replay(p, seed, cfg)}") from e
+            finally:
+                self._forget(specs)
+            if ran.crash is not None:
+                raise ran.crash
+            bad = [(s, r) for s, o, r in ran.judged if o in BAD]
+            outcomes.extend(o for _, o, _ in ran.judged)
+            if bad:
+                failed[:] = [ran]
+                try:
+                    conclude(ran.judged)
+                except CaseFailure as e:
+                    raise FuzzFailure(f"{e}\nreproduce: {self._replay(p, seed, cfg)}") from None
+            self.results += ran.results
+            self.pairwise += ran.pairwise
+
+        # hypothesis keys its example database by the test's name: one key per claim, device and dtype.
+        probe.__name__ = probe.__qualname__ = f"fuzz_{self.path.stem}_{self.device}_{self.dtype}"
+        deadline = time.monotonic() + self._seconds(cfg)
+        try:
+            while True:
+                batch = cfg.fuzz if cfg.fuzz else 10
+                given(st.data())(fuzz.settings(cfg.fuzz_profile, batch, cfg.fuzz_db)(probe))()
+                if cfg.fuzz or time.monotonic() >= deadline:
+                    break
+        except CaseFailure:
+            if failed:
+                self.results += failed[0].results
+                self.pairwise += failed[0].pairwise
+            raise
+        if outcomes and all(o == Outcome.SKIPPED for o in outcomes):
+            pytest.skip(f"every result of {self.draws} draws skipped; see the report for why")
+
+    def _seconds(self, cfg: Config) -> float:
+        """This item's share of --equiv-fuzz-minutes: split evenly over the run's fuzz items."""
+        ours = sum(isinstance(i, FuzzItem) for i in self.session.items) or 1
+        return cfg.fuzz_minutes * 60 / ours
+
+    def _replay(self, p: Params, seed: int, cfg: Config) -> str:
+        path = self.path.relative_to(self.config.rootpath) if self.path.is_relative_to(self.config.rootpath) \
+            else self.path
+        return fuzz.reproduction(str(path), p, seed, self.device, self.dtype, cfg.frameworks, cfg.cpu_kernels)
+
+    @staticmethod
+    def _forget(specs: list[runner.Spec]) -> None:
+        """Random points rarely recur: drop each draw's oracle answer and compiled programs at once."""
+        loaded = {fw.name: fw for fw in frameworks.loaded()}
+        for s in specs:
+            runner.forget_reference(runner.reference_key(s))
+            if s.framework in loaded:
+                loaded[s.framework].release(runner.program_key(s))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, CaseFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def attach(self, report: pytest.TestReport) -> None:
+        report.equiv_results = self.results  # type: ignore[attr-defined]
+        report.equiv_pairwise = self.pairwise  # type: ignore[attr-defined]
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"{self.path.stem}::{self.name}"
+
+
+@dataclass
+class Ran:
+    """One input run in every framework: the records, the pairs, and each result's verdict."""
+
+    results: list[dict[str, Any]] = field(default_factory=list)
+    pairwise: list[dict[str, Any]] = field(default_factory=list)
+    judged: list[tuple[runner.Spec, str, str]] = field(default_factory=list)  # (spec, outcome, reason)
+    crash: Exception | None = None  # an error in equiv itself: recorded, then its traceback is shown
+    summaries: list[tuple[str, str]] = field(default_factory=list)  # one line per framework, for JUnit
+
+
+def run_input(config: pytest.Config, specs: tuple[runner.Spec, ...],
+              known: dict[str, tuple[defects.Defect, ...]], *, strict: bool = True) -> Ran:
+    """Run one input in every framework of `specs`, judge each result against the oracle and the
+    known defects covering it (`known`, per framework), and pair the frameworks. `strict`: an entry's
+    `always` items that pass fail ("no longer reproduces"); a fuzzed point is no declared reproduction.
+    A CaseCodeError (the case file's own code raised) propagates."""
+    cfg = config.stash[CONFIG_KEY]
+    ran = Ran()
+    paired: dict[str, tuple[Any, Any]] = {}  # framework -> (outputs, bounds), for the pairwise table
+    for spec in specs:
+        try:
+            result = runner.run(spec, cfg, known.get(spec.framework, ()))
+        except authoring.CaseCodeError:
+            raise
+        except Exception as e:
+            ran.crash = ran.crash or e
+            result = runner.Result(spec, outcome=Outcome.FAILED, reason=f"{type(e).__name__}: {e}")
+        apply_known(spec, result, known.get(spec.framework, ()), strict=strict)
+        ran.results.append(result.record(cfg.precision))
+        ran.summaries.append((f"equiv {spec.framework}", result.summary()))
+        ran.judged.append((spec, result.outcome, result.reason))
+        if result.outputs and spec.variant.expect == "equal":
+            _pair(spec, result, paired, ran.pairwise)
+            if cfg.outputs:
+                config.stash[OUTPUTS_KEY].add(spec.id, result.outputs, result.allowed)
+    return ran
+
+
+def conclude(judged: list[tuple[runner.Spec, str, str]]) -> None:
+    """The outcome of one input from its frameworks': any failure fails it, naming each failed result
+    and how the others fared; else a known defect xfails it; else it passes unless all skipped."""
+    bad = [(s, r) for s, o, r in judged if o in BAD]
+    if bad:
+        text = "\n".join(f"{s.id}\n{r}" for s, r in bad)
+        others = [f"{s.framework} {o}" for s, o, _ in judged if o not in BAD]
+        text += f"\n({', '.join(others)})" if others else ""
+        raise (FrameworkError if only_crashes(o for _, o, _ in judged) else CaseFailure)(text)
+    known = [(s, r) for s, o, r in judged if o == Outcome.XFAILED]
+    if known:
+        pytest.xfail("\n".join(f"{s.id}\n{r}" for s, r in known))
+    if all(o == Outcome.SKIPPED for _, o, _ in judged):
+        pytest.skip("; ".join(f"{s.framework}: {r}" for s, _, r in judged))
+
+
+def apply_known(s: runner.Spec, result: runner.Result, known: tuple[defects.Defect, ...], *,
+                strict: bool = True) -> None:
+    """Apply the known-defect entries covering this result. The runner already xfailed a result
+    whose failed outputs show an error model's or a band's symptom; here a declared crash is
+    xfailed, and (when `strict`) an item that must show a defect and passed fails ("no longer
+    reproduces")."""
+    if not known or result.outcome == Outcome.SKIPPED:
+        return
+    holding = [d for d in known if d.id in result.covered_by]  # the runner decided which hold
+    if result.outcome == Outcome.ERROR:
+        d = next((d for d in holding if d.raised(result.exception, result.reason)), None)
+        if d is not None:
+            result.outcome, result.known_defect = Outcome.XFAILED, d.id
+            result.reason = f"known defect {d.id} ({d.upstream}): {d.summary} Observed: {result.reason}"
+            return
+    must = [d for d in holding if d.must_show(s.id)] if strict else []
+    if result.outcome == Outcome.PASSED and must:
+        d = must[0]
+        result.outcome = Outcome.FAILED
+        result.reason = (
+            f"no longer reproduces: remove or narrow entry {d.id!r} in the known-defects file "
+            f"(expected {d.symptom} with {s.framework} {frameworks.load(s.framework).version()}, "
+            f"CPU kernels {result.cpu_kernels}; "
+            f"upstream {d.upstream})"
+        )
+    elif result.outcome in BAD and holding:
+        result.reason += ("\n  (does not match known defect(s) " + "; ".join(
+            f"{d.id}, which expects {d.symptom}" for d in holding) + ": this is something else)")
+
+
+def _pair(s: runner.Spec, result: runner.Result, paired: dict[str, tuple[Any, Any]],
+          out: list[dict[str, Any]]) -> None:
+    """Compare with the frameworks already run on the same inputs."""
+    mine = (result.outputs, result.allowed)
+    for other, theirs in paired.items():
+        pair = compare.pair(*mine, *theirs)
+        if pair is not None:
+            out.append(compare.pair_record(
+                s.case_name, s.variant.name, s.params.to_json(), s.dtype, s.device, s.seed,
+                [other, s.framework], pair))
+    paired[s.framework] = mine

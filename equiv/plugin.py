@@ -16,6 +16,7 @@ import pytest
 from equiv import defects, frameworks, machine, runner
 from equiv.config import SELECTIONS, Config, OptionError, from_options
 from equiv.distribute import outputs, slicing
+from equiv.fuzz import PROFILES as FUZZ_PROFILES
 from equiv.items import (
     CONFIG_KEY,
     DEFECTS_KEY,
@@ -23,6 +24,7 @@ from equiv.items import (
     OUTPUTS_KEY,
     CaseFile,
     CaseItem,
+    FuzzItem,
 )
 from equiv.machine import CPU_KERNELS, JAX_MLIR_CONTEXTS
 from equiv.records import Outcome, only_crashes, results_of
@@ -83,6 +85,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--equiv-outputs", dest="equiv_outputs", metavar="PATH.npz",
                     help="keep every item's outputs and bounds, so python -m equiv merge can pair "
                          "items that ran in different shards or runs")
+    group.addoption("--equiv-fuzz", dest="equiv_fuzz", type=int, default=0, metavar="N",
+                    help="fuzz instead of the grid: N draws of each claim's domain per device and dtype, "
+                         "each judged like a grid item; a failure shrinks to a one-line reproduction")
+    group.addoption("--equiv-fuzz-minutes", dest="equiv_fuzz_minutes", type=float, default=0.0,
+                    metavar="M", help="fuzz for about M minutes of this process's time, shared by every "
+                                      "claim, device and dtype (instead of --equiv-fuzz N)")
+    group.addoption("--equiv-fuzz-profile", dest="equiv_fuzz_profile", default="local",
+                    metavar=",".join(FUZZ_PROFILES),
+                    help="ci: the same draws every run, no database; nightly and local (default): "
+                         "random draws, failures kept in --equiv-fuzz-db and replayed first")
+    group.addoption("--equiv-fuzz-db", dest="equiv_fuzz_db", metavar="DIR|off",
+                    help="hypothesis's example database (default .hypothesis/equiv)")
+    group.addoption("--equiv-params", dest="equiv_params", metavar="NAME=VALUE,...",
+                    help="run this one point of a case instead of its grid (a fuzz failure's reproduction "
+                         "line gives it), e.g. 'nd=2,k=(5,3),padding=same'")
     parser.addini("equiv_cases", type="paths", default=["cases"],
                   help="directories whose *.py files are equiv case files")
     parser.addini("equiv_known_defects", type="paths", default=[],
@@ -124,7 +141,7 @@ def _warn_of_framework_keywords(config: pytest.Config) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
-    if call.when == "call" and isinstance(item, CaseItem):
+    if call.when == "call" and isinstance(item, (CaseItem, FuzzItem)):
         item.attach(report)
     return report
 

@@ -37,6 +37,7 @@ class Spec:
     params: Params
     seed: int = 0
     seed_in_id: bool = False  # when one session runs several seeds
+    fuzzed: bool = False  # a point drawn from the claim's domain (equiv.fuzz), not one of its grid's
 
     @property
     def id(self) -> str:
@@ -107,6 +108,7 @@ class Result:
             "ran_on": self.ran_on,
             "precision": precision if s.dtype == "float32" else "ieee",
             "seed": s.seed,
+            "fuzzed": s.fuzzed,
             "nondeterministic": self.nondeterministic,
             "exception": self.exception[0] if self.exception else None,
             "cpu_kernels": self.cpu_kernels,

@@ -676,6 +676,8 @@ def layer_output_shape(kind: str, input_shape: Sequence[int], *, kernel: int = 3
             conv_class = {1: L.Conv1D, 2: L.Conv2D, 3: L.Conv3D}[nd]
             layer = conv_class(filters, kernel, strides=stride, padding=padding, dilation_rate=dilation)
         elif kind == "depthwise":
+            if nd == 3:
+                raise Unsupported("keras has no DepthwiseConv3D")
             layer = {1: L.DepthwiseConv1D, 2: L.DepthwiseConv2D}[nd](kernel, strides=stride, padding=padding,
                                                                      dilation_rate=dilation)
         elif kind == "conv_transpose":

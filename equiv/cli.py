@@ -81,5 +81,9 @@ def _usage() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] in (["-h"], ["--help"]) or (len(args) == 2 and args[0] in ("new", "readme")
+                                           and args[1] in ("-h", "--help")):
+        print(USAGE)
+        return 0
     command = COMMANDS.get(args[0]) if args else None
     return command(args[1:]) if command else _usage()

@@ -83,9 +83,10 @@ def summarize(paths: list[Path]) -> tuple[list[str], int]:
 
 
 def main(argv: list[str]) -> int:
-    if not argv:
-        print("usage: equiv sweep REPORT.json [...]", file=sys.stderr)
-        return 2
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: equiv sweep REPORT.json [...]  (reports of a many-seed run, e.g. nox -s stress)",
+              file=sys.stderr)
+        return 0 if argv else 2
     lines, failed = summarize([Path(a) for a in argv])
     print("\n".join(lines))
     return 1 if failed else 0

@@ -18,7 +18,15 @@ case = Case(grid=[
     {"kind": ["conv", "conv_transpose"], "nd": [1, 2, 3], "groups": [1, 2], "m": [1], **KIND_GRID},
     {"kind": ["depthwise", "separable"], "nd": [1, 2], "groups": [1], "m": [1, 3], **KIND_GRID},
     {"kind": ["dense"], "nd": [0], "groups": [1], "m": [1], **KIND_GRID},
-], tolerance=tolerance.exact(), dtypes=("float64",), output_layout="channels_last")
+], tolerance=tolerance.exact(), dtypes=("float64",), output_layout="channels_last",
+    # Groups divide both channel counts (every framework refuses others); dense has no spatial axes.
+    where=lambda p: p.cin % p.groups == 0 and p.cout % p.groups == 0)
+SIZES = {"kernel": range(1, 8), "cin": range(1, 10), "cout": range(1, 10), "bias": [True, False]}
+case.domain = [
+    {"kind": ["conv", "conv_transpose"], "nd": [1, 2, 3], "groups": range(1, 10), "m": [1], **SIZES},
+    {"kind": ["depthwise", "separable"], "nd": [1, 2], "groups": [1], "m": range(1, 5), **SIZES},
+    {"kind": ["dense"], "nd": [0], "groups": [1], "m": [1], **SIZES},
+]
 
 
 @case.inputs

@@ -277,9 +277,11 @@ class FuzzItem(pytest.Item):
             pytest.skip(f"every result of {self.draws} draws skipped; see the report for why")
 
     def _seconds(self, cfg: Config) -> float:
-        """This item's share of --equiv-fuzz-minutes: split evenly over the run's fuzz items."""
+        """This item's share of --equiv-fuzz-minutes, a wall-clock budget for the run: the run's fuzz
+        items split it evenly, and xdist's workers each spend it on their share of the items."""
         ours = sum(isinstance(i, FuzzItem) for i in self.session.items) or 1
-        return cfg.fuzz_minutes * 60 / ours
+        workers = int(getattr(self.config, "workerinput", {}).get("workercount", 1))
+        return cfg.fuzz_minutes * 60 * workers / ours
 
     def _replay(self, p: Params, seed: int, cfg: Config) -> str:
         path = self.path.relative_to(self.config.rootpath) if self.path.is_relative_to(self.config.rootpath) \

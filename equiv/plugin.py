@@ -89,7 +89,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="fuzz instead of the grid: N draws of each claim's domain per device and dtype, "
                          "each judged like a grid item; a failure shrinks to a one-line reproduction")
     group.addoption("--equiv-fuzz-minutes", dest="equiv_fuzz_minutes", type=float, default=0.0,
-                    metavar="M", help="fuzz for about M minutes of this process's time, shared by every "
+                    metavar="M", help="fuzz for about M minutes of wall time, shared by every "
                                       "claim, device and dtype (instead of --equiv-fuzz N)")
     group.addoption("--equiv-fuzz-profile", dest="equiv_fuzz_profile", default="local",
                     metavar=",".join(FUZZ_PROFILES),

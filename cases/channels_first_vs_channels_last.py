@@ -13,6 +13,7 @@ from equiv import Case, conv_inputs, oracle
 case = Case(
     grid={"nd": [1, 2, 3], "stride": [1, 2], "padding": ["valid", "same"]},
     output_layout="channels_first",
+    values=("normal", "wide"),
 )
 SPATIAL = {1: [9], 2: [7, 6], 3: [5, 6, 4]}  # non-square, so swapped axes cannot pass
 

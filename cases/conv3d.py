@@ -13,7 +13,8 @@ width axis (6, k = 3: 1 cell, odd) differ.
 from equiv import Case, conv_inputs, oracle
 
 case = Case(grid={"layout": ["channels_last", "channels_first"], "s": [1, 2], "d": [1, 2],
-                  "padding": ["valid", "same"]}, where=lambda p: not (p.s > 1 and p.d > 1))
+                  "padding": ["valid", "same"]}, where=lambda p: not (p.s > 1 and p.d > 1),
+            values=("normal", "wide"))
 SPATIAL, KERNEL = [5, 4, 6], [3, 2, 3]
 
 

@@ -13,7 +13,8 @@ import numpy as np
 from equiv import Case, conv_inputs, oracle
 
 case = Case(grid={"layout": ["channels_last", "channels_first"], "nd": [1, 2], "k": [2, 3],
-                  "padding": ["valid", "full"]})
+                  "padding": ["valid", "full"]},
+            values=("normal", "wide"))
 
 
 def _spatial_axes(p):

@@ -63,7 +63,7 @@ def check(case: Case, path: Path) -> list[str]:
     first grid point, each variant at the first point it applies to. The oracle runs once."""
     assert case.draw is not None and case.expected is not None
     filename = str(path)
-    points = [point.at(case.dtypes[0]) for point in case.points()]
+    points = [point.at(case.dtypes[0], "cpu") for point in case.points()]
     drawn: dict[str, dict[str, Any]] = {}
 
     def where(fn: Callable[..., Any], e: BaseException | None = None) -> str:

@@ -28,38 +28,46 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 
 from equiv import tolerance
-from equiv.frameworks import DTYPES, NAMES, Unsupported
+from equiv.frameworks import DEVICES, DTYPES, NAMES, Unsupported
 
 __all__ = ["Case", "Params", "Unsupported", "Variant", "conv_inputs"]
 
 EXPECTATIONS = ("equal", "differs")
+# How an item's input values are spread: as the case draws them, or `wide` (each element times its own
+# power of two, a share exactly zero; runner.draw_inputs). A case opts in to `wide` where its claim
+# holds for any values (a claim whose inputs are indicator weights or chosen ranges does not).
+VALUE_MODES = ("normal", "wide")
 
 
 class Params(Mapping[str, Any]):
     """One point of a case's grid: read-only, with attribute access (p.k) and a stable id."""
 
-    __slots__ = ("_values", "_id", "_dtype")
+    __slots__ = ("_values", "_id", "_dtype", "_device")
 
-    def __init__(self, values: Mapping[str, Any], dtype: str | None = None) -> None:
+    def __init__(self, values: Mapping[str, Any], dtype: str | None = None,
+                 device: str | None = None) -> None:
         object.__setattr__(self, "_values", dict(values))
         pieces = "-".join(_id_piece(k, v) for k, v in self._values.items())
         object.__setattr__(self, "_id", pieces or "default")
         object.__setattr__(self, "_dtype", dtype)
+        object.__setattr__(self, "_device", device)
 
     def __getattr__(self, key: str) -> Any:
-        if key == "dtype" and "dtype" not in self._values:
-            if self._dtype is None:
-                raise AttributeError("p.dtype is the item's dtype, known once a point becomes an item")
-            return self._dtype
+        if key in ("dtype", "device") and key not in self._values:
+            value = self._dtype if key == "dtype" else self._device
+            if value is None:
+                raise AttributeError(f"p.{key} is the item's {key}, known once a point becomes an item")
+            return value
         try:
             return self._values[key]
         except KeyError:
             raise AttributeError(f"no parameter {key!r}; the grid has {sorted(self._values)}") from None
 
-    def at(self, dtype: str) -> Params:
-        """This point as an item of `dtype`: p.dtype reads it (a claim whose answer depends on the
-        dtype: where float16 overflows); the id and the inputs do not change."""
-        return Params(self._values, dtype)
+    def at(self, dtype: str, device: str | None = None) -> Params:
+        """This point as an item of `dtype` (and `device`): p.dtype and p.device read them (a claim
+        whose answer depends on them: where float16 overflows, what a CPU thread flushes); the id and
+        the inputs do not change."""
+        return Params(self._values, dtype, device)
 
     def __getitem__(self, key: str) -> Any:
         return self._values[key]
@@ -141,6 +149,7 @@ class Case:
     # Where the claim holds, for fuzzing (equiv.fuzz): like grid, but each value a range, a list, a
     # function of the parameters before it, or a hypothesis strategy. None: the grid's values, pooled.
     domain: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None
+    values: tuple[str, ...] = ("normal",)  # the VALUE_MODES its claim holds for
     where: Callable[[Params], bool] | None = None
     tolerance: tolerance.Bound = field(default_factory=tolerance.derived)
     dtypes: tuple[str, ...] = DTYPES
@@ -254,6 +263,8 @@ class Case:
                 errors.append(f"variant {v.name!r}: expect={v.expect!r}, use one of {EXPECTATIONS}")
             if (v.expect != "equal" or v.raises) and not v.reason:
                 errors.append(f"variant {v.name!r}: a known non-equivalence needs reason=")
+        if "normal" not in self.values or set(self.values) - set(VALUE_MODES):
+            errors.append(f"values={self.values!r}: give modes of {VALUE_MODES}, 'normal' among them")
         unknown_dtypes = set(self.dtypes) - set(tolerance.ACCUMULATION)
         if unknown_dtypes:
             errors.append(f"dtypes {sorted(unknown_dtypes)} unknown; use {sorted(tolerance.ACCUMULATION)}")
@@ -279,9 +290,10 @@ class Case:
         missing: dict[str, list[str]] = {}
         for point in points:
             for fw in NAMES:
-                # A variant's when= may read p.dtype: a point is covered only if covered at every dtype.
-                if not all(any(fw in v.frameworks and v.applies(point.at(dt)) for v in self.variants)
-                           for dt in self.dtypes):
+                # A variant's when= may read p.dtype and p.device: a point is covered only if covered at
+                # every dtype and device.
+                if not all(any(fw in v.frameworks and v.applies(point.at(dt, dev)) for v in self.variants)
+                           for dt in self.dtypes for dev in DEVICES):
                     missing.setdefault(fw, []).append(point.id)
         if not missing or not self.variants:
             return []

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from equiv.case import VALUE_MODES
 from equiv.frameworks import DEVICES, DTYPES, NAMES, PRECISIONS
 from equiv.fuzz import PROFILES as FUZZ_PROFILES
 from equiv.fuzz import ParamsError, parse_params
@@ -19,6 +20,9 @@ SELECTIONS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("--equiv-device", "equiv_device", DEVICES, "devices to run on"),
     ("--equiv-dtype", "equiv_dtype", DTYPES, "dtypes to run"),
 )
+VALUES_OPTION = ("--equiv-values", "equiv_values", VALUE_MODES,
+                 "input value modes for the claims that declare them (default: normal; fuzzing draws "
+                 "every mode a claim declares)")
 
 
 class OptionError(ValueError):
@@ -51,6 +55,7 @@ class Config:
     fuzz_profile: str = "local"
     fuzz_db: Path | None = None  # hypothesis's example database (None: none kept)
     params: dict[str, Any] | None = None  # --equiv-params: run this one point instead of the grid
+    values: tuple[str, ...] = ("normal",)  # --equiv-values: the value modes grid items run in
 
     @property
     def fuzzing(self) -> bool:
@@ -191,4 +196,5 @@ def from_options(get: Any) -> Config:
         fuzz_profile=profile,
         fuzz_db=fuzz_db,
         params=params,
+        values=split_choices(VALUES_OPTION[0], get(VALUES_OPTION[1]) or ["normal"], VALUE_MODES),
     )

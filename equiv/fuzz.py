@@ -152,10 +152,12 @@ def point_of(values: Mapping[str, Any], case: Case) -> Params:
 
 
 def reproduction(path: str, p: Params, seed: int, device: str, dtype: str, frameworks: Sequence[str],
-                 cpu_kernels: str) -> str:
+                 cpu_kernels: str, values: str = "normal") -> str:
     """One command that replays a fuzzed point as ordinary items, without hypothesis."""
     args = ["pytest", path, "--equiv-params", format_params(p), "--equiv-seed", str(seed),
             "--equiv-device", device, "--equiv-dtype", dtype, "--equiv-framework", ",".join(frameworks)]
+    if values != "normal":
+        args += ["--equiv-values", values]
     if cpu_kernels != "default":
         args += ["--equiv-cpu-kernels", cpu_kernels]
     return shlex.join(args)

@@ -90,12 +90,12 @@ class CaseFile(pytest.File):
         self.config.stash.setdefault(DEFINED_KEY, {})[self.path.stem] = {
             runner.Spec(self.path.stem, case, v, fw, dev, dt, p).id
             for v in case.variants for fw in v.frameworks for dev in frameworks.DEVICES
-            for dt in case.dtypes for p in points if v.applies(p.at(dt))
+            for dt in case.dtypes for p in points if v.applies(p.at(dt, dev))
         }
         known_defects = self.config.stash[DEFECTS_KEY]
         inputs = itertools.product(case.variants, cfg.devices, cfg.dtypes, points)  # seeds: innermost
         for variant, device, dtype, point in inputs:
-            p = point.at(dtype)
+            p = point.at(dtype, device)
             fws = [fw for fw in cfg.frameworks if fw in variant.frameworks]
             if not fws or dtype not in case.dtypes or not variant.applies(p):
                 continue
@@ -104,8 +104,9 @@ class CaseFile(pytest.File):
             reads = names_read(variant.fn)
             known = {s.framework: defects.find(known_defects, s.id, s.framework, device, dtype, reads)
                      for s in unseeded}
-            for seed in cfg.seeds:
-                specs = tuple(replace(s, seed=seed, seed_in_id=len(cfg.seeds) > 1) for s in unseeded)
+            for values, seed in itertools.product([v for v in cfg.values if v in case.values], cfg.seeds):
+                specs = tuple(replace(s, seed=seed, seed_in_id=len(cfg.seeds) > 1, values=values)
+                              for s in unseeded)
                 yield CaseItem.from_parent(self, name=f"{variant.name}[{specs[0].test_suffix}]", specs=specs,
                                            known=known)
 
@@ -221,11 +222,12 @@ class FuzzItem(pytest.Item):
         outcomes: list[str] = []
 
         def probe(data: Any) -> None:
-            p = fuzz.draw_point(data, self.case).at(self.dtype)
+            p = fuzz.draw_point(data, self.case).at(self.dtype, self.device)
             seed = data.draw(st.integers(0, fuzz.SEEDS - 1), label="seed")
+            values = data.draw(st.sampled_from(self.case.values), label="values")  # shrinks to normal
             self.draws += 1
             specs = [runner.Spec(self.path.stem, self.case, v, fw, self.device, self.dtype, p, seed,
-                                 fuzzed=True)
+                                 fuzzed=True, values=values)
                      for v in self.case.variants if v.applies(p)
                      for fw in cfg.frameworks if fw in v.frameworks]
             known = {(s.variant.name, s.framework): defects.find(
@@ -243,7 +245,8 @@ class FuzzItem(pytest.Item):
                     ran.crash = ran.crash or one.crash
             except authoring.CaseCodeError as e:  # a point the claim's own code rejects: the domain's
                 raise FuzzFailure(f"{e}\nThe domain holds a point the case's code rejects: narrow the "
-                                  f"domain or its where=.\nreproduce: {self._replay(p, seed, cfg)}") from e
+                                  f"domain or its where=.\nreproduce: {self._replay(p, seed, values, cfg)}"
+                                  ) from e
             finally:
                 self._forget(specs)
             if ran.crash is not None:
@@ -255,7 +258,7 @@ class FuzzItem(pytest.Item):
                 try:
                     conclude(ran.judged)
                 except CaseFailure as e:
-                    raise FuzzFailure(f"{e}\nreproduce: {self._replay(p, seed, cfg)}") from None
+                    raise FuzzFailure(f"{e}\nreproduce: {self._replay(p, seed, values, cfg)}") from None
             self.results += ran.results
             self.pairwise += ran.pairwise
 
@@ -283,10 +286,11 @@ class FuzzItem(pytest.Item):
         workers = int(getattr(self.config, "workerinput", {}).get("workercount", 1))
         return cfg.fuzz_minutes * 60 * workers / ours
 
-    def _replay(self, p: Params, seed: int, cfg: Config) -> str:
+    def _replay(self, p: Params, seed: int, values: str, cfg: Config) -> str:
         path = self.path.relative_to(self.config.rootpath) if self.path.is_relative_to(self.config.rootpath) \
             else self.path
-        return fuzz.reproduction(str(path), p, seed, self.device, self.dtype, cfg.frameworks, cfg.cpu_kernels)
+        return fuzz.reproduction(str(path), p, seed, self.device, self.dtype, cfg.frameworks, cfg.cpu_kernels,
+                                 values)
 
     @staticmethod
     def _forget(specs: list[runner.Spec]) -> None:

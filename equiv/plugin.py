@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from equiv import defects, frameworks, machine, runner
-from equiv.config import SELECTIONS, Config, OptionError, from_options
+from equiv.config import SELECTIONS, VALUES_OPTION, Config, OptionError, from_options
 from equiv.distribute import outputs, slicing
 from equiv.fuzz import PROFILES as FUZZ_PROFILES
 from equiv.items import (
@@ -38,6 +38,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             option, dest=dest, action="append", metavar=",".join(choices),
             help=f"{text} (repeatable or comma-separated; default: all of {', '.join(choices)})",
         )
+    option, dest, choices, text = VALUES_OPTION
+    group.addoption(option, dest=dest, action="append", metavar=",".join(choices),
+                    help=f"{text} (repeatable or comma-separated)")
     group.addoption("--equiv-seed", dest="equiv_seed", default="0", metavar="N|A-B|A,B",
                     help="seed(s) for every case's inputs (inputs depend on case, params and seed "
                          "only); several seeds run in one session, each item once per seed")

@@ -30,8 +30,8 @@ BAD = (Outcome.FAILED, Outcome.ERROR)  # outcomes that fail a test
 # The keys of a result's record, in the report's order (runner.Result.record writes them).
 FIELDS = ("id", "case", "variant", "expect", "framework", "device", "dtype", "params", "outcome",
           "max_abs_error", "max_rel_error", "error_ratio", "reason", "tolerance", "ran_on", "precision",
-          "seed", "fuzzed", "nondeterministic", "exception", "cpu_kernels", "known_defect", "known_outputs",
-          "covered_by", "known_fit", "seconds")
+          "seed", "values", "fuzzed", "nondeterministic", "exception", "cpu_kernels", "known_defect",
+          "known_outputs", "covered_by", "known_fit", "seconds")
 
 
 def results_of(report: Any) -> list[dict[str, Any]]:

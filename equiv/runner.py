@@ -38,6 +38,7 @@ class Spec:
     seed: int = 0
     seed_in_id: bool = False  # when one session runs several seeds
     fuzzed: bool = False  # a point drawn from the claim's domain (equiv.fuzz), not one of its grid's
+    values: str = "normal"  # how the inputs' values are spread (VALUE_MODES); in the id unless normal
 
     @property
     def id(self) -> str:
@@ -47,7 +48,8 @@ class Spec:
     def test_suffix(self) -> str:
         """The pytest item's: every framework of one input runs in one item."""
         seed = f"-seed{self.seed}" if self.seed_in_id else ""
-        return f"{self.device}-{self.dtype}-{self.params.id}{seed}"
+        values = "" if self.values == "normal" else f"-{self.values}"
+        return f"{self.device}-{self.dtype}-{self.params.id}{values}{seed}"
 
     @property
     def name_suffix(self) -> str:
@@ -108,6 +110,7 @@ class Result:
             "ran_on": self.ran_on,
             "precision": precision if s.dtype == "float32" else "ieee",
             "seed": s.seed,
+            "values": s.values,
             "fuzzed": s.fuzzed,
             "nondeterministic": self.nondeterministic,
             "exception": self.exception[0] if self.exception else None,
@@ -157,27 +160,43 @@ class Reference:
         return self.bounds[key]
 
 
-_references: dict[tuple[str, str, str, int], Reference] = {}
+_references: dict[tuple[str, str, str, int, str], Reference] = {}
 
 
 def clear_references() -> None:
     _references.clear()
 
 
-def reference_key(spec: Spec) -> tuple[str, str, str, int]:
+def reference_key(spec: Spec) -> tuple[str, str, str, int, str]:
     """Items with the same key share inputs and the oracle's answer."""
-    return (spec.case_name, spec.params.id, spec.dtype, spec.seed)
+    return (spec.case_name, spec.params.id, spec.dtype, spec.seed, spec.values)
 
 
-def forget_reference(key: tuple[str, str, str, int]) -> None:
+def forget_reference(key: tuple[str, str, str, int, str]) -> None:
     """Drop a reference no item still to run here needs (a many-seed run would keep them all)."""
     _references.pop(key, None)
 
 
-def draw_inputs(case: Case, case_name: str, p: Params, seed: int) -> dict[str, Array]:
+# Per dtype, the widest binary exponent `wide` values take: every product and every output of the
+# suite's claims stays inside the dtype's normal range, where the derived bound holds (float16's
+# 65504 leaves little room once a few hundred terms are summed).
+WIDE_EXPONENT = {"float64": 300, "float32": 40, "bfloat16": 40, "float16": 2}
+ZEROS = 0.2  # the share of exact zeros among `wide` values
+
+
+def draw_inputs(case: Case, case_name: str, p: Params, seed: int, values: str = "normal",
+                dtype: str = "float64") -> dict[str, Array]:
+    """The case's inputs; `wide` then multiplies each element by its own power of two (mixed
+    magnitudes within one array, exact in every dtype) and sets a share of them to exactly zero."""
     assert case.draw is not None
     rng = np.random.default_rng(item_seed(case_name, p, seed))
-    return {k: np.asarray(v, dtype=np.float64) for k, v in case.draw(rng, p).items()}
+    drawn = {k: np.asarray(v, dtype=np.float64) for k, v in case.draw(rng, p).items()}
+    if values == "normal":
+        return drawn
+    spread = np.random.default_rng([item_seed(case_name, p, seed), 1])
+    e = WIDE_EXPONENT[dtype]
+    return {k: np.where(spread.random(v.shape) < ZEROS, 0.0, v * 2.0 ** spread.integers(-e, e + 1, v.shape))
+            for k, v in drawn.items()}
 
 
 def reference(spec: Spec) -> Reference:
@@ -186,7 +205,7 @@ def reference(spec: Spec) -> Reference:
     if key not in _references:
         case, p = spec.case, spec.params
         assert case.expected is not None
-        raw = draw_inputs(case, spec.case_name, p, spec.seed)
+        raw = draw_inputs(case, spec.case_name, p, spec.seed, spec.values, spec.dtype)
         dtype = frameworks.numpy_dtype(spec.dtype)
         rounded = {k: v.astype(dtype).astype(np.float64) for k, v in raw.items()}
 

@@ -12,10 +12,12 @@ only accumulation and output rounding do. Per element:
 
     magnitude M = the case's oracle applied to |inputs|          (= sum |x_i w_i| + |b|)
     terms     K = the case's oracle applied to all-ones inputs   (= how many terms were summed)
-    allowed     = gamma_K * M + u_out * |y| + gamma_K(float64) * M
+    allowed     = gamma_K * M + u_out * |y| + gamma_K(float64) * M + K * eta_acc
 
-The last term is the oracle's own rounding: it sums in float64 too, so a float64 result is compared
-with a reference that carries the same order of error (without it, seeds reached error_ratio 0.71).
+gamma_K(float64) * M is the oracle's own rounding: it sums in float64 too, so a float64 result is
+compared with a reference that carries the same order of error. K * eta_acc is gradual underflow: a
+product or sum below the accumulator's normal range errs by up to half its smallest subnormal eta
+(Higham, eq. 2.8), whatever u says; it is negligible unless the values are that small.
 
 With TF32 (`--equiv-precision tf32`) each float32 input of a product is first rounded to a 10-bit
 mantissa (u_tf32 = 2**-11), so every product carries up to 2*u_tf32 + u_tf32**2 relative error on top.
@@ -163,6 +165,9 @@ def allowed(
     u = UNIT_ROUNDOFF[accum]
     # The oracle's float64 sums round too: at float64 its error is as large as the framework's.
     per_element = (gamma(terms, u) + gamma(terms, UNIT_ROUNDOFF["float64"])) * magnitude
+    # Gradual underflow in the accumulator: each of the K products and sums that lands below the
+    # normal range errs by up to half the subnormal spacing, which no relative bound covers.
+    per_element = per_element + np.asarray(terms, dtype=np.float64) * SMALLEST_SUBNORMAL[accum]
     if precision == "tf32" and dtype == "float32":
         t = UNIT_ROUNDOFF["tf32"]
         per_element = per_element + (2 * t + t * t) * (1 + gamma(terms, u)) * magnitude

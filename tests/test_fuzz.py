@@ -133,3 +133,34 @@ def test_fuzz_options_are_checked(planted: pytest.Pytester, args: list[str], mes
     result = _run(planted, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert message in result.stderr.str()
+
+
+def test_wide_values_catch_what_normal_values_cannot(planted: pytest.Pytester) -> None:
+    """A port that saturates its input at +-8 (a clipping cast) passes every standard-normal draw."""
+    case = PLANTED.replace("(1 if p.s == 3 and total % 2 else 0)", "0").replace(
+        'dtypes=("float64",)', 'dtypes=("float64",), values=("normal", "wide")').replace(
+        "    x = fw.pad(x,", "    x = fw.asarray(np.clip(fw.to_numpy(x), -8, 8), 'cpu')\n    x = fw.pad(x,")
+    case = case.replace("from equiv import Case", "import numpy as np\nfrom equiv import Case")
+    (planted.path / "cases" / "planted_same.py").write_text(case)
+    assert _run(planted).ret == 0
+    found = _run(planted, "--equiv-fuzz", "40", "--equiv-fuzz-profile", "ci")
+    assert found.ret == 1, found.stdout.str()
+    line = next(ln for ln in found.stdout.str().splitlines() if ln.startswith("reproduce: "))
+    assert "--equiv-values wide" in line
+    replay = planted.runpytest_inprocess("-p", "no:cacheprovider", *shlex.split(line)[3:])
+    replay.assert_outcomes(failed=1)
+
+
+def test_the_benchmark_counts_draws_per_framework_second() -> None:
+    from equiv.tools import benchmark
+
+    def record(fw: str, seed: int, outcome: str = "passed", seconds: float = 0.5) -> dict[str, object]:
+        return {"case": "c", "params": {"k": 3}, "seed": seed, "dtype": "float32", "values": "normal",
+                "framework": fw, "outcome": outcome, "fuzzed": True, "seconds": {"framework": seconds}}
+
+    report = {"results": [record("jax", 1), record("jax", 2), record("torch", 1),
+                          record("torch", 2, "skipped", 0.0)], "timing": {}}
+    f = benchmark.figures(report, wall=4.0, workers=1)
+    assert f["draws"] == 2 and f["draws_per_second"] == 0.5
+    assert f["draws_per_framework_second"] == {"jax": 2.0, "torch": 2.0}  # skips are no draws
+    assert benchmark.figures({"results": [], "timing": {}}, wall=1.0, workers=1)["draws"] is None

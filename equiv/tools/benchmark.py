@@ -49,6 +49,9 @@ RUNS: dict[str, list[str]] = {
     "nauto": ["-n", "auto", "--dist", "loadgroup"],
     "n2-cold": ["-n", "2", "--dist", "loadgroup"],  # its own empty cache, as on a fresh CI machine
     "stress": ["-n", "auto", "--dist", "loadgroup", "--equiv-seed", "1-20"],  # nox -s stress's run
+    # Random draws, no example database: every shape new, as a nightly run meets them.
+    "fuzz": ["-n", "auto", "--dist", "loadgroup", "--equiv-fuzz", "20", "--equiv-fuzz-profile", "local",
+             "--equiv-fuzz-db", "off"],
 }
 # Runs that split the items into shard processes side by side (--equiv-shard K/N, one thread pool
 # each, as an xdist worker has) and merge their reports: no controller, no per-item messages.
@@ -72,6 +75,7 @@ def figures(report: dict[str, Any], wall: float, workers: int, controller: bool 
     imports = sum(timing.get("import_seconds", {}).values())
     inside = totals["framework"] + imports
     results = len(report["results"])
+    draws, per_fw_draws = _draws(report["results"])
     return {
         "wall_seconds": wall,
         "workers": workers,
@@ -81,6 +85,12 @@ def figures(report: dict[str, Any], wall: float, workers: int, controller: bool 
         "results_per_second": results / wall if wall else None,
         "framework_seconds": dict(sorted(per_fw.items())),
         "framework_seconds_total": totals["framework"],
+        # Fuzzing: distinct draws (point, seed, dtype, values), overall and per second inside each
+        # framework's calls (the compiles of never-seen shapes included).
+        "draws": draws,
+        "draws_per_second": draws / wall if draws and wall else None,
+        "draws_per_framework_second": {fw: n / per_fw[fw] for fw, n in sorted(per_fw_draws.items())
+                                       if per_fw.get(fw)},
         "oracle_seconds": totals["oracle"],
         "compare_seconds": totals["compare"],
         "collection_seconds": timing.get("collection_seconds"),
@@ -95,6 +105,21 @@ def figures(report: dict[str, Any], wall: float, workers: int, controller: bool 
         "controller_cpu_seconds": timing["cpu_seconds"][-1]
         if controller and workers > 1 and timing.get("cpu_seconds") else None,
     }
+
+
+def _draws(results: list[dict[str, Any]]) -> tuple[int | None, dict[str, int]]:
+    """Fuzzed draws in a report: how many, and how many each framework ran (skips left out)."""
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return r["case"], json.dumps(r["params"], sort_keys=True), r["seed"], r["dtype"], r.get("values")
+
+    fuzzed = [r for r in results if r.get("fuzzed")]
+    if not fuzzed:
+        return None, {}
+    per_fw: dict[str, set[tuple[Any, ...]]] = defaultdict(set)
+    for r in fuzzed:
+        if r["outcome"] != "skipped":
+            per_fw[r["framework"]].add(key(r))
+    return len({key(r) for r in fuzzed}), {fw: len(k) for fw, k in per_fw.items()}
 
 
 def _total(values: list[float | None]) -> float | None:
@@ -318,6 +343,12 @@ def table(runs: dict[str, dict[str, Any]], summed: dict[str, Any]) -> list[str]:
     add("results/s", lambda r: r["results_per_second"])
     for fw in sorted({fw for r in runs.values() for fw in r["framework_seconds"]}):
         add(f"in {fw} calls s", lambda r, fw=fw: r["framework_seconds"].get(fw))
+    if any(r.get("draws") for r in runs.values()):
+        add("fuzz draws", lambda r: r.get("draws"), "d")
+        add("fuzz draws/s", lambda r: r.get("draws_per_second"))
+        for fw in sorted({fw for r in runs.values() for fw in r.get("draws_per_framework_second", {})}):
+            add(f"fuzz draws per s in {fw} calls", lambda r, fw=fw: r.get("draws_per_framework_second",
+                                                                            {}).get(fw))
     add("oracle s", lambda r: r["oracle_seconds"])
     add("compare s", lambda r: r["compare_seconds"])
     add("collection s", lambda r: r["collection_seconds"])

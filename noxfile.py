@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import sys
 from pathlib import Path
@@ -98,6 +99,62 @@ def fuzz(session: nox.Session) -> None:
         "--equiv-fuzz", str(NIGHTLY_DRAWS), "--equiv-fuzz-profile", "nightly"]
     device = [] if wants_cuda(session.posargs) else ["--equiv-device", "cpu"]
     pytest_cases(session, *device, *budget, f"--equiv-report={REPORTS / 'fuzz.json'}", *session.posargs)
+
+
+# `nox -s versions`: per framework the declared floor, a middle release, the previous and the latest,
+# each run alone (--equiv-framework) in a cached virtualenv of its own under .nox/versions/.
+# torch: 2.13.0 is the CPU build; 2.14.1, the newest here, is a CUDA build (~3 GB) that runs on CPU;
+# other releases are CUDA builds only, not installable here.
+RELEASES = {
+    "torch": ["2.13.0", "2.14.1"],
+    "tensorflow": ["2.16.2", "2.18.1", "2.20.0", "2.21.0"],
+    "jax": ["0.4.30", "0.6.2", "0.9.2", "0.10.2"],
+}
+
+
+def lane_python(session: nox.Session, framework: str, version: str) -> Path:
+    """A virtualenv with equiv and one framework release, made once and reused."""
+    spec = {"torch": f"torch=={version}", "jax": f"jax=={version}",
+            "tensorflow": f"{'tensorflow-cpu' if LINUX_X86 else 'tensorflow'}=={version}"}[framework]
+    env = Path(".nox") / "versions" / f"{framework}-{version}"
+    python = env / "bin" / "python"
+    marker = env / "equiv-lane.txt"
+    if not (python.exists() and marker.is_file() and marker.read_text() == spec):
+        session.run("python", "-m", "venv", "--clear", str(env))
+        session.run(str(python), "-m", "pip", "install", "--quiet", "-e", ".[fuzz]", spec, external=True)
+        marker.write_text(spec)
+    else:  # equiv itself is installed editable: only its own dependencies could have moved
+        session.run(str(python), "-m", "pip", "install", "--quiet", "-e", ".[fuzz]", spec, external=True)
+    return python
+
+
+@nox.session(python=PYTHON)
+def versions(session: nox.Session) -> None:
+    """The CPU suite under several releases of each framework, then one cross-version matrix and each
+    release's diff against the latest. `-- jax,torch` picks frameworks; other arguments go to pytest."""
+    session.install("-e", ".")
+    picked = [a for a in session.posargs if not a.startswith("-") and set(a.split(",")) <= set(RELEASES)]
+    frameworks = picked[0].split(",") if picked else list(RELEASES)
+    extra = [a for a in session.posargs if a not in picked]
+    folder = REPORTS / "versions"
+    folder.mkdir(parents=True, exist_ok=True)
+    failed = []
+    for framework in frameworks:
+        for version in RELEASES[framework]:
+            python = lane_python(session, framework, version)
+            report = folder / f"{framework}-{version}.json"
+            report.unlink(missing_ok=True)
+            session.run(str(python), "-m", "pytest", "cases", "-q", "-n", "auto", "-p", "no:cacheprovider",
+                        "--equiv-device", "cpu", "--equiv-framework", framework, "--equiv-require-framework",
+                        framework, f"--equiv-label={framework}-{version}", f"--equiv-report={report}", *extra,
+                        external=True, success_codes=[0, 1])
+            results = json.loads(report.read_text())["results"] if report.is_file() else None
+            if results is None or any(r["outcome"] in ("failed", "error") for r in results):
+                failed.append(f"{framework} {version}")
+    reports = [str(folder / f"{fw}-{v}.json") for fw in frameworks for v in RELEASES[fw]]
+    session.run("python", "-m", "equiv", "versions", *reports)
+    if failed:
+        session.error(f"failed lanes: {', '.join(failed)} (each lane's failures are above)")
 
 
 @nox.session(python=PYTHON)

@@ -13,7 +13,9 @@ USAGE = """usage: equiv new NAME                 write cases/NAME.py, a claim th
        equiv shards [-n N] [-- ARGS]  the suite as N shard processes side by side, then their merge
        equiv sweep REPORT.json ...    a many-seed run's worst error_ratio per case, and the registry
        equiv benchmark [...]          where the CPU suite's time goes (nox -s benchmark)
-`equiv COMMAND --help` says more of merge, shards and benchmark."""
+       equiv diff OLD.json NEW.json   what changed between two runs (exit 1 on an outcome change)
+       equiv versions REPORT.json ... one matrix across framework releases (nox -s versions)
+`equiv COMMAND --help` says more of each."""
 
 
 def _new(args: list[str]) -> int:
@@ -68,9 +70,21 @@ def _benchmark(args: list[str]) -> int:
     return benchmark.main(args)
 
 
+def _diff(args: list[str]) -> int:
+    from equiv.tools import diff
+
+    return diff.main(args)
+
+
+def _versions(args: list[str]) -> int:
+    from equiv.tools import versions
+
+    return versions.main(args)
+
+
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "new": _new, "readme": _readme, "merge": _merge, "shards": _shards, "sweep": _sweep,
-    "benchmark": _benchmark,
+    "benchmark": _benchmark, "diff": _diff, "versions": _versions,
 }
 
 

@@ -163,3 +163,44 @@ def share_cores(env: Any = os.environ) -> int | None:
         for var in THREAD_VARS:
             env.setdefault(var, str(threads))  # a user's own setting wins
     return threads
+
+
+LIBRARIES = ("numpy", "ml_dtypes", "keras", "hypothesis", "pytest", "pytest-xdist")
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of what a result can depend on besides the frameworks (None: not installed)."""
+    from importlib import metadata
+
+    out: dict[str, str | None] = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+@functools.cache
+def equiv_version() -> dict[str, str | None]:
+    """equiv's own version, and the git commit of its checkout (+ "-dirty" with local changes), if any."""
+    import subprocess
+    from importlib import metadata
+
+    try:
+        version: str | None = metadata.version("equiv")
+    except metadata.PackageNotFoundError:
+        version = None
+    root = Path(__file__).resolve().parent.parent
+    commit = None
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=False)
+        if head.returncode == 0:
+            dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                   capture_output=True, text=True, timeout=10, check=False)
+            commit = head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        pass  # no git here (an installed wheel): the version alone
+    return {"version": version, "commit": commit}
+

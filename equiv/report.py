@@ -115,6 +115,8 @@ class Reporter:
             "cpu": machine.cpu(),
             "cpu_kernels_requested": self.cfg.cpu_kernels,
             "gpu_driver": frameworks.gpu_driver(),
+            "equiv": machine.equiv_version(),
+            "libraries": machine.library_versions(),
             "frameworks": {},
         }
         for name in frameworks.NAMES:

@@ -330,6 +330,34 @@ def test_gpu_workflow_properties():
     assert not problems, "\n".join(problems)
 
 
+def nightly_problems(doc: dict) -> list[str]:
+    """The nightly run is diffed against the last good one, and fuzzes CUDA after its equivalence run."""
+    all_steps = [st for job in (doc.get("jobs") or {}).values() for st in job.get("steps") or []]
+    problems = []
+    diffs = [st for st in all_steps if "equiv diff last-good/merged.json reports/merged.json" in
+             re.sub(r"\\\n\s*", " ", str(st.get("run", "")))]
+    if not diffs:
+        problems.append("no step diffs the merged report against the last good night's")
+    elif "GITHUB_STEP_SUMMARY" not in str(diffs[0].get("run")):
+        problems.append("the diff does not reach the job summary")
+    saves = [st for st in all_steps if str(st.get("uses", "")).startswith("actions/cache/save@")]
+    if not any("success()" in str(st.get("if", "")) for st in saves):
+        problems.append("the last good night is not saved, or saved whatever the outcome")
+    if not any("nox -s fuzz" in str(st.get("run", "")) and "cuda" in str(st.get("run", "")) for st in all_steps):
+        problems.append("no nightly fuzz step on CUDA")
+    return problems
+
+
+def test_the_nightly_run_is_diffed_and_fuzzed():
+    assert not nightly_problems(load(GPU))
+
+
+def test_nightly_checks_catch_a_missing_diff(tmp_path: Path):
+    text = GPU.read_text().replace("python -m equiv diff", "python -m equiv merge")
+    assert "no step diffs the merged report against the last good night's" in nightly_problems(
+        yaml.safe_load(text))
+
+
 def test_gpu_dispatch_input_goes_through_env():
     doc = load(GPU)
     nox_steps = [s for s in steps(doc) if "nox -s equivalence" in str(s.get("run", ""))]

@@ -194,7 +194,8 @@ def precision(mode: str) -> Iterator[None]:
     saved = _precision
     _precision = lax.Precision.DEFAULT if mode == "tf32" else lax.Precision.HIGHEST
     try:
-        with jax.default_matmul_precision("tensorfloat32" if mode == "tf32" else "highest"):
+        # "float32" is the spelling every supported JAX accepts ("highest" came after 0.4.30).
+        with jax.default_matmul_precision("tensorfloat32" if mode == "tf32" else "float32"):
             yield
     finally:
         _precision = saved

@@ -397,6 +397,14 @@ def apply_known(s: runner.Spec, result: runner.Result, known: tuple[defects.Defe
     elif result.outcome in BAD and holding:
         result.reason += ("\n  (does not match known defect(s) " + "; ".join(
             f"{d.id}, which expects {d.symptom}" for d in holding) + ": this is something else)")
+    if result.outcome in BAD:
+        version = frameworks.load(s.framework).version()
+        elsewhere = [d for d in known if d not in holding and d.versions is not None
+                     and not d.applies(version=version, cpu_kernels=result.cpu_kernels, precision="ieee")
+                     and d.applies(version=str(_inside(d)), cpu_kernels=result.cpu_kernels, precision="ieee")]
+        result.reason += "".join(
+            f"\n  (known defect {d.id} covers this item at {s.framework} {d.versions}, not at {version}: if "
+            f"it shows here, measure its range again (nox -s versions) and widen it)" for d in elsewhere)
 
 
 def _pair(s: runner.Spec, result: runner.Result, paired: dict[str, tuple[Any, Any]],
@@ -410,3 +418,10 @@ def _pair(s: runner.Spec, result: runner.Result, paired: dict[str, tuple[Any, An
                 s.case_name, s.variant.name, s.params.to_json(), s.dtype, s.device, s.seed,
                 [other, s.framework], pair))
     paired[s.framework] = mine
+
+
+def _inside(d: defects.Defect) -> str:
+    """A version inside an entry's range, so that only the version decides whether it applies here."""
+    assert d.versions is not None
+    bounds = [spec.version for spec in d.versions if spec.operator in (">=", "==", "~=")]
+    return bounds[0] if bounds else "0"

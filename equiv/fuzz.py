@@ -11,7 +11,8 @@ its values, but read as a space to draw from, with `where=` still applied:
                          `lambda p: divisors(p.C)` for groups, or `per_axis(range(1, 8))` for a tuple
     a hypothesis strategy, used as it is
 
-A claim without a domain is fuzzed over its grid's values combined freely: wider than its grid.
+A parameter the domain leaves out keeps its grid values; a claim without a domain is fuzzed over its
+grid's values combined freely (sub-grids with the same parameters pooled): wider than its grid.
 """
 
 from __future__ import annotations
@@ -48,17 +49,27 @@ def divisors(n: int) -> list[int]:
 
 
 def domains(case: Case) -> list[dict[str, Any]]:
-    """The spaces the claim is declared true over: its domain, else its grid's values combined freely
-    (sub-grids with the same parameters pooled)."""
-    if case.domain:
-        return [dict(case.domain)] if isinstance(case.domain, Mapping) else [dict(d) for d in case.domain]
+    """The spaces the claim is declared true over: its grid's values combined freely (sub-grids with the
+    same parameters pooled), with what its domain declares in their place. A grid parameter the domain
+    leaves out keeps the grid's values; a domain-only parameter comes after the grid's, in the
+    domain's order (so a grid point drawn again has its grid id)."""
     grids = [case.grid] if isinstance(case.grid, Mapping) else list(case.grid)
-    pooled: dict[tuple[str, ...], dict[str, list[Any]]] = {}
+    pooled: dict[tuple[str, ...], dict[str, Any]] = {}
     for g in grids:
         space = pooled.setdefault(tuple(g), {k: [] for k in g})
         for k, values in g.items():
             space[k] += [v for v in values if v not in space[k]]
-    return list(pooled.values())
+    spaces = list(pooled.values())
+    if not case.domain:
+        return spaces
+    declared = [dict(case.domain)] if isinstance(case.domain, Mapping) else [dict(d) for d in case.domain]
+    out = []
+    for d in declared:
+        # The grid space this domain widens: the one sharing the most parameters with it.
+        g = max(spaces, key=lambda sp: len(set(sp) & set(d)), default={})
+        out.append({**{k: d.get(k, values) for k, values in g.items()},
+                    **{k: v for k, v in d.items() if k not in g}})
+    return out
 
 
 def strategy(spec: Any) -> Any:

@@ -123,6 +123,12 @@ def test_a_claim_without_a_domain_is_fuzzed_over_its_grids_values_combined() -> 
     assert fuzz.domains(case) == [{"nd": [1, 2], "k": [1, 3, 5]}, {"x": [0]}]
 
 
+def test_a_domain_widens_the_grid_it_names_and_keeps_the_rest() -> None:
+    case = Case(grid={"layout": ["a", "b"], "k": [3], "s": [1, 2]},
+                domain={"s": range(1, 5), "L": range(1, 9)})
+    assert fuzz.domains(case) == [{"layout": ["a", "b"], "k": [3], "s": range(1, 5), "L": range(1, 9)}]
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--equiv-fuzz", "5", "--equiv-fuzz-minutes", "1"], "two budgets"),
     (["--equiv-fuzz-minutes", "1", "--equiv-fuzz-profile", "ci"], "fixed set"),

@@ -128,11 +128,53 @@ def lane_python(session: nox.Session, framework: str, version: str) -> Path:
     return python
 
 
+# `nox -s versions -- --defect ID`: every release here, to find where one entry's symptom shows.
+BISECT = {
+    "torch": RELEASES["torch"],
+    "tensorflow": ["2.16.2", "2.17.1", "2.18.1", "2.19.1", "2.20.0", "2.21.0"],
+    "jax": ["0.4.30", "0.4.31", "0.4.33", "0.4.35", "0.4.38", "0.5.3", "0.6.0", "0.6.2", "0.7.0", "0.7.1",
+            "0.7.2", "0.8.3", "0.9.2", "0.10.2"],
+}
+
+
+def defect_releases(session: nox.Session, entry_id: str) -> None:
+    """Run one known-defect entry's cases at every release of its framework, the entry applied at each
+    (--equiv-defect-at-any-release), and print where its symptom shows."""
+    import tomllib
+
+    entries = tomllib.loads(Path("cases/known_defects.toml").read_text())["defect"]
+    entry = next((e for e in entries if e["id"] == entry_id), None)
+    if entry is None:
+        session.error(f"--defect {entry_id}: no such entry in cases/known_defects.toml")
+    framework = entry["framework"]
+    patterns = entry.get("items", ["*"]) + entry.get("always", [])
+    named = {p.split("::")[0] for p in patterns}
+    cases = sorted(f"cases/{c}.py" for c in named if "*" not in c) if "*" not in str(named) else ["cases"]
+    dtypes = ["--equiv-dtype", ",".join(entry["dtypes"])] if entry.get("dtypes") else []
+    folder = REPORTS / "versions" / f"defect-{entry_id}"
+    folder.mkdir(parents=True, exist_ok=True)
+    reports = []
+    for version in BISECT[framework]:
+        python = lane_python(session, framework, version)
+        report = folder / f"{framework}-{version}.json"
+        session.run(str(python), "-m", "pytest", *cases, "-q", "-n", "auto", "-p", "no:cacheprovider",
+                    "--equiv-device", "cpu", "--equiv-framework", framework, *dtypes,
+                    f"--equiv-defect-at-any-release={entry_id}", f"--equiv-report={report}",
+                    external=True, success_codes=[0, 1])
+        reports.append(str(report))
+    session.run("python", "-m", "equiv", "versions", "--defect", entry_id, *reports)
+
+
 @nox.session(python=PYTHON)
 def versions(session: nox.Session) -> None:
     """The CPU suite under several releases of each framework, then one cross-version matrix and each
-    release's diff against the latest. `-- jax,torch` picks frameworks; other arguments go to pytest."""
+    release's diff against the latest. `-- jax,torch` picks frameworks; `-- --defect ID` runs one
+    known-defect entry's cases at every release and prints where its symptom shows; other arguments
+    go to pytest."""
     session.install("-e", ".")
+    if "--defect" in session.posargs:
+        defect_releases(session, session.posargs[session.posargs.index("--defect") + 1])
+        return
     picked = [a for a in session.posargs if not a.startswith("-") and set(a.split(",")) <= set(RELEASES)]
     frameworks = picked[0].split(",") if picked else list(RELEASES)
     extra = [a for a in session.posargs if a not in picked]

@@ -56,6 +56,9 @@ class Config:
     fuzz_db: Path | None = None  # hypothesis's example database (None: none kept)
     params: dict[str, Any] | None = None  # --equiv-params: run this one point instead of the grid
     values: tuple[str, ...] = ("normal",)  # --equiv-values: the value modes grid items run in
+    # --equiv-defect-at-any-release ID: apply that known-defect entry whatever its `versions` say (to
+    # measure at which releases its symptom shows: nox -s versions -- --defect ID).
+    defect_any_release: str | None = None
 
     @property
     def fuzzing(self) -> bool:
@@ -197,4 +200,5 @@ def from_options(get: Any) -> Config:
         fuzz_db=fuzz_db,
         params=params,
         values=split_choices(VALUES_OPTION[0], get(VALUES_OPTION[1]) or ["normal"], VALUE_MODES),
+        defect_any_release=get("equiv_defect_any_release"),
     )

@@ -92,9 +92,11 @@ class Defect:
             return False
         return any(_matches(item_id, pattern) for pattern in self.items)
 
-    def applies(self, *, version: str, cpu_kernels: str | None, precision: str) -> bool:
-        """The run-time part: the framework's version, the CPU kernels in force, the precision."""
-        if self.versions is not None:
+    def applies(self, *, version: str, cpu_kernels: str | None, precision: str,
+                any_release: bool = False) -> bool:
+        """The run-time part: the framework's version (unless `any_release`), the CPU kernels in
+        force, the precision."""
+        if self.versions is not None and not any_release:
             try:
                 if Version(version) not in self.versions:
                     return False
@@ -308,11 +310,12 @@ def _entry(path: Path, index: int, raw: Any) -> Defect:
 
 
 def holding(known: Iterable[Defect], *, version: str, cpu_kernels: str | None, dtype: str,
-            precision: str) -> list[Defect]:
+            precision: str, any_release: str | None = None) -> list[Defect]:
     """The entries whose run-time condition holds for a result (`precision` is the run's: it
-    applies to float32 results only)."""
+    applies to float32 results only). Entry `any_release` holds at every framework release."""
     effective = precision if dtype == "float32" else "ieee"
-    return [d for d in known if d.applies(version=version, cpu_kernels=cpu_kernels, precision=effective)]
+    return [d for d in known if d.applies(version=version, cpu_kernels=cpu_kernels, precision=effective,
+                                          any_release=d.id == any_release)]
 
 
 def find(defects: tuple[Defect, ...], item_id: str, framework: str, device: str, dtype: str,

@@ -100,6 +100,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "random draws, failures kept in --equiv-fuzz-db and replayed first")
     group.addoption("--equiv-fuzz-db", dest="equiv_fuzz_db", metavar="DIR|off",
                     help="hypothesis's example database (default .hypothesis/equiv)")
+    group.addoption("--equiv-defect-at-any-release", dest="equiv_defect_any_release", metavar="ID",
+                    help="apply known-defect entry ID at every framework release, whatever its versions "
+                         "say: to measure where its symptom shows (nox -s versions -- --defect ID)")
     group.addoption("--equiv-params", dest="equiv_params", metavar="NAME=VALUE,...",
                     help="run this one point of a case instead of its grid (a fuzz failure's reproduction "
                          "line gives it), e.g. 'nd=2,k=(5,3),padding=same'")

@@ -270,7 +270,8 @@ def run(spec: Spec, cfg: Config, known: tuple[defects.Defect, ...] = ()) -> Resu
             if spec.device == "cpu":
                 result.cpu_kernels = fw.cpu_kernel_library(spec.dtype)
             holding = defects.holding(known, version=fw.version(), cpu_kernels=result.cpu_kernels,
-                                      dtype=spec.dtype, precision=cfg.precision) if known else []
+                                      dtype=spec.dtype, precision=cfg.precision,
+                                      any_release=cfg.defect_any_release) if known else []
             result.covered_by = [d.id for d in holding]
             start = time.perf_counter()
             try:

@@ -136,3 +136,18 @@ def test_the_version_matrix_has_a_column_per_lane(real_run: Path) -> None:
     assert lines[0].split() == ["case", "jax", "0.4.30", "jax", "0.10.2"]  # oldest first
     assert lines[2].split() == ["biased_conv", "3", "1F", "4"]
     assert any(line.startswith("jax 0.4.30 -> 0.10.2: 1 outcome changes") for line in lines)
+
+
+def test_where_a_defect_shows_across_releases(real_run: Path) -> None:
+    def at(version: str, shows: bool) -> dict[str, Any]:
+        data = diff.load(real_run / "old.json")
+        data["results"] = [r for r in data["results"] if r["framework"] == "jax"]
+        data["environment"]["frameworks"]["jax"]["version"] = version
+        for r in data["results"]:
+            r["covered_by"] = ["e"]
+            r.update(outcome="xfailed", known_defect="e") if shows else None
+        return data
+
+    lines = versions.where_it_shows("e", [at("0.7.2", False), at("0.4.33", True), at("0.6.2", True)])
+    assert lines[1:] == ["  jax 0.4.33: 4 covered: 4 shows", "  jax 0.6.2: 4 covered: 4 shows",
+                         "  jax 0.7.2: 4 covered: 4 passed", "shows at: 0.4.33, 0.6.2"]

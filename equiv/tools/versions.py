@@ -1,5 +1,6 @@
 """One matrix across framework releases, and each release's diff against the latest:
-`equiv versions REPORT.json...` (what `nox -s versions` prints after its lanes).
+`equiv versions REPORT.json...` (what `nox -s versions` prints after its lanes); with
+`--defect ID`, the releases at which one known-defect entry's symptom shows.
 
 Each report is one lane: one framework at one release (`--equiv-label FRAMEWORK-VERSION`), the CPU
 suite run with that framework alone. Rows are cases, columns lanes; a cell counts the lane's results:
@@ -72,13 +73,34 @@ def matrix(reports: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def where_it_shows(entry: str, reports: list[dict[str, Any]]) -> list[str]:
+    """Per release, the results entry `entry` covered (run with --equiv-defect-at-any-release): how many
+    showed its symptom, passed, or failed otherwise; then the releases where it showed."""
+    lanes = sorted(((lane(r), r) for r in reports), key=lambda x: _order(x[0][1]))
+    lines, shows = [f"known defect {entry}, per release:"], []
+    for (fw, version), rep in lanes:
+        covered = [r for r in rep["results"] if entry in (r.get("covered_by") or [])]
+        counts = Counter("shows" if r.get("known_defect") == entry
+                         or entry in (r.get("known_outputs") or {}).values() else r["outcome"]
+                         for r in covered)
+        tally = ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "none covered"
+        lines.append(f"  {fw} {version}: {len(covered)} covered: {tally}")
+        if counts["shows"]:
+            shows.append(version)
+    lines.append(f"shows at: {', '.join(shows) if shows else 'none of these releases'}")
+    return lines
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__, file=sys.stderr)
         return 0 if argv else 2
+    entry = None
+    if argv[0] == "--defect" and len(argv) > 2:
+        entry, argv = argv[1], argv[2:]
     try:
         reports = [diff.load(Path(a)) for a in argv]
-        print("\n".join(matrix(reports)))
+        print("\n".join(where_it_shows(entry, reports) if entry else matrix(reports)))
     except diff.DiffError as e:
         print(f"equiv versions: {e}", file=sys.stderr)
         return 2

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 
 from equiv import tolerance
-from equiv.frameworks import DEVICES, DTYPES, NAMES, Unsupported
+from equiv.frameworks import BUILTIN, DEVICES, DTYPES, Unsupported
+from equiv.frameworks import names as registered
 
 __all__ = ["Case", "Params", "Unsupported", "Variant", "conv_inputs"]
 
@@ -126,16 +127,21 @@ def names_read(fn: Callable[..., Any]) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class Variant:
-    """One way of computing the claim's result; `frameworks` limits a variant about one API."""
+    """One way of computing the claim's result; `only` (frameworks=) limits a variant about one API."""
 
     name: str
     fn: Callable[..., Any]
-    frameworks: tuple[str, ...] = NAMES
+    only: tuple[str, ...] | None = None  # None: every registered framework, read when it is used
     when: Callable[[Params], bool] | None = None
     expect: str = "equal"
     raises: tuple[type[BaseException], ...] = ()
     match: str | None = None
     reason: str = ""
+
+    @property
+    def frameworks(self) -> tuple[str, ...]:
+        """The frameworks it runs in: those its frameworks= names, else every registered one."""
+        return registered() if self.only is None else self.only
 
     def applies(self, p: Params) -> bool:
         return self.when is None or bool(self.when(p))
@@ -162,7 +168,18 @@ class Case:
     expected: Callable[..., Any] | None = None
     # (magnitude, terms) for a bound the oracle on |inputs| and on ones does not give (see magnitude()).
     error_model: Callable[..., tuple[Any, Any]] | None = None
-    variants: list[Variant] = field(default_factory=list)
+    declared: list[Variant] = field(default_factory=list)  # the @case.variant functions, in order
+    _gaps: dict[str, Variant] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    @property
+    def variants(self) -> list[Variant]:
+        """The declared variants, then one per registered framework beyond the built-in three that
+        skips, with the reason, wherever no declared variant runs that framework: a plugin's column
+        shows every grid point without each claim naming it (the three must be covered: problems())."""
+        for fw in registered():
+            if fw not in BUILTIN and fw not in self._gaps:
+                self._gaps[fw] = _gap(self, fw)
+        return [*self.declared, *(self._gaps[fw] for fw in registered() if fw in self._gaps)]
 
     def inputs(self, fn: Callable[..., Mapping[str, Any]]) -> Callable[..., Mapping[str, Any]]:
         """Decorate `fn(rng, p) -> {name: float64 array}`."""
@@ -204,7 +221,7 @@ class Case:
         self,
         fn: Callable[..., Any] | None = None,
         *,
-        frameworks: Iterable[str] = NAMES,
+        frameworks: Iterable[str] | None = None,
         when: Callable[[Params], bool] | None = None,
         expect: str = "equal",
         raises: type[BaseException] | tuple[type[BaseException], ...] = (),
@@ -213,6 +230,7 @@ class Case:
     ) -> Any:
         """Decorate `fn(fw, p, **inputs) -> framework array(s)`.
 
+        frameworks=None (the default) runs it in every registered framework, built-in or plugin.
         expect="differs" marks a known non-equivalence: it passes when the difference is observed.
         raises=Error (with match=regex) marks a known refusal: it passes when the call raises it.
         Both need a reason= saying what users should know.
@@ -220,9 +238,8 @@ class Case:
 
         def register(f: Callable[..., Any]) -> Callable[..., Any]:
             exc = raises if isinstance(raises, tuple) else (raises,)
-            self.variants.append(
-                Variant(f.__name__, f, tuple(frameworks), when, expect, exc, match, reason)
-            )
+            only = None if frameworks is None else tuple(frameworks)
+            self.declared.append(Variant(f.__name__, f, only, when, expect, exc, match, reason))
             return f
 
         return register(fn) if fn is not None else register
@@ -253,12 +270,13 @@ class Case:
             errors.append("no @case.inputs function: declare how inputs are drawn")
         if self.expected is None:
             errors.append("no @case.oracle function: declare what the oracle computes")
-        if not self.variants:
+        if not self.declared:
             errors.append("no @case.variant: declare at least one way a framework computes the claim")
-        for v in self.variants:
-            unknown = set(v.frameworks) - set(NAMES)
+        for v in self.declared:
+            unknown = set(v.frameworks) - set(registered())
             if unknown:
-                errors.append(f"variant {v.name!r}: unknown frameworks {sorted(unknown)}; use {NAMES}")
+                errors.append(f"variant {v.name!r}: unknown frameworks {sorted(unknown)}; use {registered()} "
+                              "(the registered ones)")
             if v.expect not in EXPECTATIONS:
                 errors.append(f"variant {v.name!r}: expect={v.expect!r}, use one of {EXPECTATIONS}")
             if (v.expect != "equal" or v.raises) and not v.reason:
@@ -268,7 +286,7 @@ class Case:
         unknown_dtypes = set(self.dtypes) - set(tolerance.ACCUMULATION)
         if unknown_dtypes:
             errors.append(f"dtypes {sorted(unknown_dtypes)} unknown; use {sorted(tolerance.ACCUMULATION)}")
-        names = [v.name for v in self.variants]
+        names = [v.name for v in self.variants]  # a gap's name too
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             errors.append(f"variant names must be unique, repeated: {dupes}")
@@ -281,28 +299,46 @@ class Case:
         errors.extend(self._uncovered(points))
         return errors
 
+    def covers(self, fw: str, p: Params) -> bool:
+        """Whether a declared variant runs framework `fw` at point `p` (with its dtype and device)."""
+        return any(fw in v.frameworks and v.applies(p) for v in self.declared)
+
     def _uncovered(self, points: list[Params]) -> list[str]:
-        """Every framework takes part at every grid point, so none is ever silently absent.
+        """Every built-in framework takes part at every grid point, so none is ever silently absent.
 
         A framework that lacks a feature still gets a variant: its module raises Unsupported (a skip
-        with the reason) or the variant declares raises=/expect="differs" with a reason.
+        with the reason) or the variant declares raises=/expect="differs" with a reason. Another
+        registered framework (a plugin) skips where it is not covered: see `variants`.
         """
         missing: dict[str, list[str]] = {}
+        builtin = [fw for fw in BUILTIN if fw in registered()]
         for point in points:
-            for fw in NAMES:
+            for fw in builtin:
                 # A variant's when= may read p.dtype and p.device: a point is covered only if covered at
                 # every dtype and device.
-                if not all(any(fw in v.frameworks and v.applies(point.at(dt, dev)) for v in self.variants)
-                           for dt in self.dtypes for dev in DEVICES):
+                if not all(self.covers(fw, point.at(dt, dev)) for dt in self.dtypes for dev in DEVICES):
                     missing.setdefault(fw, []).append(point.id)
-        if not missing or not self.variants:
+        if not missing or not self.declared:
             return []
         where = ", ".join(f"{fw} at {len(missing[fw])} grid point(s), e.g. [{missing[fw][0]}]"
-                          for fw in NAMES if fw in missing)
+                          for fw in builtin if fw in missing)
         return [
             f"no variant covers {where}: give each a variant (a missing feature raises Unsupported in "
             "its framework module: a skip with the reason) or narrow the grid"
         ]
+
+
+def _gap(case: Case, framework: str) -> Variant:
+    """A variant of `framework` alone that applies where no declared variant runs it, and skips."""
+
+    def no_variant(fw: Any, p: Params, **inputs: Any) -> None:
+        here = [v.name for v in case.declared if v.applies(p)]
+        raise Unsupported(f"{framework}: no variant of this claim runs it here (the variants at this point, "
+                          f"{', '.join(here) or 'none'}, name other frameworks); a variant without "
+                          f"frameworks=, or one naming {framework}, would")
+
+    return Variant(f"no_variant_for_{framework}", no_variant, (framework,),
+                   when=lambda p: not case.covers(framework, p))
 
 
 def conv_inputs(

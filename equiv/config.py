@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from equiv import frameworks as registry
 from equiv.case import VALUE_MODES
 from equiv.frameworks import DEVICES, DTYPES, NAMES, PRECISIONS
 from equiv.fuzz import PROFILES as FUZZ_PROFILES
 from equiv.fuzz import ParamsError, parse_params
 from equiv.machine import CPU_KERNELS, JAX_MLIR_CONTEXTS, default_jax_cache
 
-# (option, dest, help, choices) for the repeatable, comma-separable selections.
+# (option, dest, help, choices) for the repeatable, comma-separable selections. The frameworks are the
+# registered ones (the equiv.frameworks entry points), read again when the options are parsed.
 SELECTIONS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("--equiv-framework", "equiv_framework", NAMES, "frameworks to run"),
     ("--equiv-device", "equiv_device", DEVICES, "devices to run on"),
@@ -112,7 +114,9 @@ def one_of(option: str, value: str, choices: tuple[str, ...]) -> str:
 
 def from_options(get: Any) -> Config:
     """Build the Config from pytest's `config.getoption`."""
-    selected = {dest: split_choices(opt, get(dest), choices) for opt, dest, choices, _ in SELECTIONS}
+    registered = registry.names()
+    selected = {dest: split_choices(opt, get(dest), registered if dest == "equiv_framework" else choices)
+                for opt, dest, choices, _ in SELECTIONS}
     precision = one_of("--equiv-precision", get("equiv_precision") or "ieee", PRECISIONS)
     cpu_kernels = one_of("--equiv-cpu-kernels", get("equiv_cpu_kernels") or "default", CPU_KERNELS)
     cache = get("equiv_jax_cache")
@@ -128,7 +132,7 @@ def from_options(get: Any) -> Config:
             f"--equiv-require-device {','.join(missing)}: that device is not selected by --equiv-device"
         )
     need = get("equiv_require_framework")
-    required = split_choices("--equiv-require-framework", need, NAMES) if need else ()
+    required = split_choices("--equiv-require-framework", need, registered) if need else ()
     unselected = sorted(set(required) - set(selected["equiv_framework"]))
     if unselected:
         raise OptionError(f"--equiv-require-framework {','.join(unselected)}: "

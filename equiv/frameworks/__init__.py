@@ -1,8 +1,10 @@
-"""The three frameworks behind one interface, imported lazily.
+"""The frameworks behind one interface, registered by entry point and imported lazily.
 
-Each of `equiv.frameworks.torch`, `.tensorflow` and `.jax` defines the same
-names (see `Framework`); a framework's spelling of each convention lives only
-in its own module. Modules are imported on first use, once per process, so a
+Each framework's adapter module (`equiv.frameworks.torch`, `.tensorflow`, `.jax`, or a plugin's
+own) defines the same names (see `Framework`); a framework's spelling of each convention
+lives only in its own module. Every framework, equiv's own too, is named by an entry point of the
+group `equiv.frameworks` whose value is a `Registration` (`torch = "equiv.frameworks:TORCH"`): what
+equiv needs to know before importing it. Adapters are imported on first use, once per process, so a
 run that selects only JAX never pays for importing TensorFlow.
 """
 
@@ -16,15 +18,16 @@ import re
 import shutil
 import subprocess
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
 
-NAMES: tuple[str, ...] = ("torch", "tensorflow", "jax")
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
 DTYPES: tuple[str, ...] = ("float32", "float64", "float16", "bfloat16")
 HALF: tuple[str, ...] = ("float16", "bfloat16")
@@ -51,12 +54,89 @@ def kernels_by_dtype(library: Callable[[str], tuple[str, str]]) -> dict[str, dic
     return {dtype: dict(zip(("library", "why"), library(dtype), strict=True)) for dtype in DTYPES}
 
 
-# The distribution whose presence decides "installed" (tensorflow-cpu provides tensorflow).
-_DISTRIBUTIONS = {
-    "torch": ("torch",),
-    "tensorflow": ("tensorflow", "tensorflow-cpu", "tf-nightly"),
-    "jax": ("jax",),
-}
+@dataclass(frozen=True)
+class Registration:
+    """A framework as its `equiv.frameworks` entry point names it: all equiv reads before importing it.
+
+    name: the framework's name in options, ids and the matrix (the entry point's name);
+    adapter: the module that implements `Framework`, imported on first use;
+    imports: the packages that must be importable for it to run (found, never imported here);
+    distributions: whose installed version is the framework's (the first found wins);
+    install: what to `pip install` to get it, for the skip reason when it is absent;
+    problem: why the entry point could not be read (its results then skip with that reason).
+    """
+
+    name: str
+    adapter: str
+    imports: tuple[str, ...]
+    distributions: tuple[str, ...]
+    install: str
+    problem: str = ""
+
+
+GROUP = "equiv.frameworks"
+# equiv's own, registered in its pyproject.toml like any plugin; the first three come first, in this
+# order, then every other registered framework by name. The three are held to cover every grid point
+# of every claim (Case.problems); another framework skips where no variant names it.
+TORCH = Registration("torch", "equiv.frameworks.torch", ("torch",), ("torch",), "equiv[torch]")
+TENSORFLOW = Registration("tensorflow", "equiv.frameworks.tensorflow", ("tensorflow",),
+                          ("tensorflow", "tensorflow-cpu", "tf-nightly"), "equiv[tensorflow]")
+JAX = Registration("jax", "equiv.frameworks.jax", ("jax",), ("jax",), "equiv[jax]")
+BUILTIN: tuple[str, ...] = ("torch", "tensorflow", "jax")
+
+
+def discover() -> dict[str, Registration]:
+    """Every framework registered in the `equiv.frameworks` entry-point group, built-ins first.
+
+    Reading a registration imports the module that holds it, never the framework. One that cannot be
+    read stays registered with its `problem`, so its column shows why instead of vanishing.
+    """
+    found: dict[str, Registration] = {}
+    for ep in importlib.metadata.entry_points(group=GROUP):
+        if ep.name in found:
+            continue  # the first distribution on sys.path wins, as an import would
+        try:
+            reg = ep.load()
+        except Exception as e:
+            reg = _broken(ep.name, f"its entry point {ep.value!r} failed to load: {type(e).__name__}: {e}")
+        if not isinstance(reg, Registration) or reg.name != ep.name:
+            reg = _broken(ep.name, f"its entry point {ep.value!r} is not a Registration named {ep.name!r}")
+        found[ep.name] = reg
+    if not any(name in found for name in BUILTIN):
+        # equiv's own metadata lacks the group: run from a source tree, or installed before it existed.
+        warnings.warn(f"equiv's {GROUP} entry points are not installed; using its own frameworks "
+                      "(pip install -e . to register them)", RuntimeWarning, stacklevel=2)
+        found.update({r.name: r for r in (TORCH, TENSORFLOW, JAX) if r.name not in found})
+    order = [n for n in BUILTIN if n in found] + sorted(n for n in found if n not in BUILTIN)
+    return {n: found[n] for n in order}
+
+
+def _broken(name: str, problem: str) -> Registration:
+    return Registration(name, "", (), (), name, problem=f"{name} is registered but {problem}")
+
+
+_registry: dict[str, Registration] = discover()
+# The registered frameworks, read at import. `names()` reads them at use; `refresh()` reads the
+# entry points again (a plugin installed into this process) and updates both.
+NAMES: tuple[str, ...] = tuple(_registry)
+
+
+def names() -> tuple[str, ...]:
+    """The registered frameworks now: what a variant without frameworks= runs in."""
+    return tuple(_registry)
+
+
+def registration(name: str) -> Registration:
+    _check_name(name)
+    return _registry[name]
+
+
+def refresh() -> tuple[str, ...]:
+    """Read the entry points again; returns the names. Modules already loaded stay loaded."""
+    global NAMES, _registry
+    _registry = discover()
+    NAMES = tuple(_registry)
+    return NAMES
 
 
 def per_axis(value: int | Sequence[int], nd: int) -> tuple[int, ...]:
@@ -239,7 +319,7 @@ if TYPE_CHECKING:  # mypy checks each module against the Protocol
     from equiv.frameworks import tensorflow as _tensorflow
     from equiv.frameworks import torch as _torch
 
-    _checked: tuple[Framework, Framework, Framework] = (_torch, _tensorflow, _jax)
+    _checked: tuple[Framework, ...] = (_torch, _tensorflow, _jax)
 
 
 _loaded: dict[str, Framework] = {}
@@ -247,14 +327,14 @@ _import_seconds: dict[str, float] = {}
 
 
 def is_installed(name: str) -> bool:
-    """Whether the framework's package can be imported, without importing it."""
-    _check_name(name)
-    return importlib.util.find_spec(name) is not None
+    """Whether the framework's packages can be imported, without importing them."""
+    reg = registration(name)
+    return not reg.problem and all(importlib.util.find_spec(m) is not None for m in reg.imports)
 
 
 def installed_version(name: str) -> str | None:
     """The installed distribution's version, read from metadata (no import)."""
-    for dist in _DISTRIBUTIONS[name]:
+    for dist in registration(name).distributions:
         try:
             return importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -263,14 +343,18 @@ def installed_version(name: str) -> str | None:
 
 
 def load(name: str) -> Framework:
-    """Import equiv's module for `name` once per process; NotInstalled if its package is absent."""
-    _check_name(name)
+    """Import the adapter module for `name` once per process; NotInstalled if a package is absent."""
+    reg = registration(name)
     if name not in _loaded:
+        if reg.problem:
+            raise NotInstalled(reg.problem)
         if not is_installed(name):
-            raise NotInstalled(f"{name} is not installed (pip install 'equiv[{name}]')")
+            absent = [m for m in reg.imports if importlib.util.find_spec(m) is None]
+            raise NotInstalled(f"{name} is not installed: no {', '.join(absent)} "
+                               f"(pip install '{reg.install}')")
         # A failure past this point is a real error in the framework or in equiv: let it show.
         start = time.perf_counter()
-        _loaded[name] = cast(Framework, importlib.import_module(f"equiv.frameworks.{name}"))
+        _loaded[name] = cast(Framework, importlib.import_module(reg.adapter))
         _import_seconds[name] = time.perf_counter() - start
         # A framework's modules live as long as the process: keep the collector from rescanning
         # their millions of objects (TensorFlow's alone cost seconds of full collections per run).
@@ -289,8 +373,9 @@ def loaded() -> Iterator[Framework]:
 
 
 def _check_name(name: str) -> None:
-    if name not in NAMES:
-        raise ValueError(f"unknown framework {name!r}; expected one of {', '.join(NAMES)}")
+    if name not in _registry:
+        raise ValueError(f"unknown framework {name!r}; expected one of {', '.join(_registry)} (the "
+                         f"{GROUP} entry points)")
 
 
 def numpy_dtype(name: str) -> np.dtype[Any]:

@@ -30,21 +30,24 @@ def wants_cuda(posargs: list[str]) -> bool:
 
 
 def install_frameworks(session: nox.Session, *, cuda: bool) -> None:
-    """CUDA builds for GPU runs (torch's default wheel, tensorflow[and-cuda], jax[cuda12]); else CPU."""
+    """CUDA builds for GPU runs (torch's default wheel, tensorflow[and-cuda], jax[cuda12]); else CPU, with
+    ONNX Runtime (the onnx extra: its CPU provider)."""
     if cuda:
         session.install("-e", ".[cuda,heatmaps,fuzz]")
         return
     constraints = Path(session.create_tmp()) / "cpu-constraints.txt"
     constraints.write_text("\n".join(CPU_PINS if LINUX_X86 else []) + "\n")
     tensorflow = "tensorflow-cpu" if LINUX_X86 else "tensorflow"  # tensorflow-cpu: no CUDA wheels pulled
-    session.install("-c", str(constraints), "-e", ".[torch,jax,heatmaps,fuzz]", tensorflow)
+    session.install("-c", str(constraints), "-e", ".[torch,jax,onnx,heatmaps,fuzz]", tensorflow)
 
 
 def pytest_cases(session: nox.Session, *args: str) -> None:
     REPORTS.mkdir(exist_ok=True)
     # The frameworks this session installed must run: a run where one silently skips is no pass.
     chosen = any(a == "--equiv-framework" or a.startswith("--equiv-framework=") for a in args)
-    required = [] if chosen else ["--equiv-require-framework", "torch,tensorflow,jax"]
+    # CPU runs install ONNX Runtime too (install_frameworks); GPU runs do not (no onnxruntime-gpu).
+    installed = "torch,tensorflow,jax" + ("" if wants_cuda(list(args)) else ",onnxruntime")
+    required = [] if chosen else ["--equiv-require-framework", installed]
     session.run("pytest", "cases", "-n", "auto", "--dist", "loadgroup", "-p", "no:cacheprovider", *required,
                 *args)
 

@@ -1,7 +1,7 @@
 """The frameworks behind one interface, registered by entry point and imported lazily.
 
-Each framework's adapter module (`equiv.frameworks.torch`, `.tensorflow`, `.jax`, or a plugin's
-own) defines the same names (see `Framework`); a framework's spelling of each convention
+Each framework's adapter module (`equiv.frameworks.torch`, `.tensorflow`, `.jax`, `.onnxruntime`, or
+a plugin's own) defines the same names (see `Framework`); a framework's spelling of each convention
 lives only in its own module. Every framework, equiv's own too, is named by an entry point of the
 group `equiv.frameworks` whose value is a `Registration` (`torch = "equiv.frameworks:TORCH"`): what
 equiv needs to know before importing it. Adapters are imported on first use, once per process, so a
@@ -82,6 +82,8 @@ TORCH = Registration("torch", "equiv.frameworks.torch", ("torch",), ("torch",), 
 TENSORFLOW = Registration("tensorflow", "equiv.frameworks.tensorflow", ("tensorflow",),
                           ("tensorflow", "tensorflow-cpu", "tf-nightly"), "equiv[tensorflow]")
 JAX = Registration("jax", "equiv.frameworks.jax", ("jax",), ("jax",), "equiv[jax]")
+ONNXRUNTIME = Registration("onnxruntime", "equiv.frameworks.onnxruntime", ("onnx", "onnxruntime"),
+                           ("onnxruntime", "onnxruntime-gpu"), "equiv[onnx]")
 BUILTIN: tuple[str, ...] = ("torch", "tensorflow", "jax")
 
 
@@ -106,7 +108,7 @@ def discover() -> dict[str, Registration]:
         # equiv's own metadata lacks the group: run from a source tree, or installed before it existed.
         warnings.warn(f"equiv's {GROUP} entry points are not installed; using its own frameworks "
                       "(pip install -e . to register them)", RuntimeWarning, stacklevel=2)
-        found.update({r.name: r for r in (TORCH, TENSORFLOW, JAX) if r.name not in found})
+        found.update({r.name: r for r in (TORCH, TENSORFLOW, JAX, ONNXRUNTIME) if r.name not in found})
     order = [n for n in BUILTIN if n in found] + sorted(n for n in found if n not in BUILTIN)
     return {n: found[n] for n in order}
 
@@ -316,10 +318,11 @@ OWN_NAMES: tuple[str, ...] = ("conv_layer", "conv_transpose_layer", "dense_layer
 
 if TYPE_CHECKING:  # mypy checks each module against the Protocol
     from equiv.frameworks import jax as _jax
+    from equiv.frameworks import onnxruntime as _onnxruntime
     from equiv.frameworks import tensorflow as _tensorflow
     from equiv.frameworks import torch as _torch
 
-    _checked: tuple[Framework, ...] = (_torch, _tensorflow, _jax)
+    _checked: tuple[Framework, ...] = (_torch, _tensorflow, _jax, _onnxruntime)
 
 
 _loaded: dict[str, Framework] = {}

@@ -47,8 +47,33 @@ Pools work per channel; ``stride=None`` means stride = window.  Padded cells
 never win a max (they are -inf) and count in a mean's divisor only with
 ``count_include_pad``.  ``ceil_mode`` follows PyTorch: the output length uses
 ceil instead of floor, but a last window starting inside the right padding is
-dropped; taps past the padded extent are ignored.  Bad arguments raise ``ValueError``
-with a message that starts with the function name and names the argument.
+dropped; taps past the padded extent are ignored.  ``divisor`` (PyTorch's
+``divisor_override``) replaces a mean's divisor for every window.  Adaptive
+pools (PyTorch's ``AdaptiveAvgPool``/``AdaptiveMaxPool``) take an output size n
+per axis; output i of an axis of length L pools the cells
+``[floor(i*L/n), ceil((i+1)*L/n))``: windows of two sizes that overlap where n
+does not divide L.
+
+Pad modes (``pad``), for padded cell i of an axis of length L (i < 0 before
+the input, i >= L after it), each under its framework names:
+
+* ``"constant"`` (``"zeros"``; torch ``padding_mode="zeros"``, ``tf.pad``
+  CONSTANT, NumPy/JAX ``"constant"``): 0.
+* ``"reflect"`` (torch, ``tf.pad`` REFLECT, NumPy/JAX): ``x[-i]`` / ``x[2(L-1) - i]``,
+  the edge not repeated (``3 2 | 1 2 3 | 2 1``); at most L - 1 cells a side.
+* ``"symmetric"`` (``tf.pad`` SYMMETRIC, NumPy/JAX; torch has none):
+  ``x[-1 - i]`` / ``x[2L - 1 - i]``, the edge repeated (``2 1 | 1 2 3 | 3 2``);
+  at most L cells a side.
+* ``"replicate"`` (``"edge"``; torch ``"replicate"``, NumPy/JAX ``"edge"``;
+  ``tf.pad`` has none): ``x[clip(i, 0, L - 1)]``, any amount.
+* ``"circular"`` (``"wrap"``; torch ``"circular"``, NumPy/JAX ``"wrap"``;
+  ``tf.pad`` has none): ``x[i mod L]``; at most L cells a side (torch refuses
+  to wrap more than once).
+
+Mode names are lowercase, as every string here (``tf.pad`` takes any case).
+
+Bad arguments raise ``ValueError`` with a message that starts with the function
+name and names the argument.
 """
 
 from __future__ import annotations
@@ -64,6 +89,10 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 __all__ = [
+    "PAD_MODES",
+    "adaptive_avg_pool",
+    "adaptive_max_pool",
+    "adaptive_windows",
     "avg_pool",
     "conv",
     "conv_output_shape",
@@ -77,6 +106,7 @@ __all__ = [
     "global_avg_pool",
     "global_max_pool",
     "max_pool",
+    "pad",
     "padding_pairs",
     "pool_output_shape",
     "relu",
@@ -91,6 +121,14 @@ PaddingSpec = str | int | Sequence[int | Sequence[int]]
 PADDING_STRINGS = ("valid", "same", "same_lower", "causal", "full")
 TRANSPOSE_PADDING_STRINGS = ("valid", "same", "same_lower")
 LAYOUTS = ("channels_first", "channels_last")
+# pad's modes: every framework's name for each (see the module docstring) -> the oracle's own.
+PAD_MODES = {
+    "constant": "constant", "zeros": "constant",
+    "reflect": "reflect",
+    "symmetric": "symmetric",
+    "replicate": "replicate", "edge": "replicate",
+    "circular": "circular", "wrap": "circular",
+}
 
 
 # --------------------------------------------------------------------------
@@ -543,6 +581,70 @@ def _crop(y: Array, pads: Sequence[tuple[int, int]]) -> Array:
 
 
 # --------------------------------------------------------------------------
+# Padding with a mode
+# --------------------------------------------------------------------------
+
+# The most cells a mode may add on one side of an axis of length L (None: any number).
+_PAD_LIMITS = {"reflect": (-1, "L - 1"), "symmetric": (0, "L"), "circular": (0, "L")}
+
+
+def _pad_index(mode: str, length: int, before: int, after: int) -> npt.NDArray[np.intp]:
+    """For padded cells i = -before .. length + after - 1, the cell of x each one copies."""
+    i = np.arange(-before, length + after)
+    if mode == "reflect":
+        return np.where(i < 0, -i, np.where(i >= length, 2 * (length - 1) - i, i))
+    if mode == "symmetric":
+        return np.where(i < 0, -1 - i, np.where(i >= length, 2 * length - 1 - i, i))
+    if mode == "replicate":
+        return np.clip(i, 0, length - 1)
+    return i % length  # circular
+
+
+def pad(x: npt.ArrayLike, pairs: Sequence[Sequence[int]], mode: str = "constant") -> Array:
+    """x padded by one (before, after) pair per axis of x (every axis, as ``numpy.pad``), in `mode`.
+
+    `mode` is one of PAD_MODES: a padded cell copies the cell of x the module docstring names, or
+    is 0 ("constant"). Axes are independent: y[i0, i1, ...] = x[m0(i0), m1(i1), ...] with each
+    axis' own map, so a corner copies x's corner (reflect, replicate, circular alike).
+    """
+    fn = "pad"
+    xa = np.asarray(x, dtype=np.float64)
+    if not isinstance(mode, str) or mode not in PAD_MODES:
+        raise ValueError(f"{fn}: unknown mode {mode!r}; accepted (lowercase): "
+                         f"{', '.join(map(repr, PAD_MODES))}")
+    canonical = PAD_MODES[mode]
+    items = list(pairs) if isinstance(pairs, Iterable) and not isinstance(pairs, str) else None
+    if items is None or len(items) != xa.ndim:
+        raise ValueError(f"{fn}: pairs must hold one (before, after) pair per axis of x ({xa.ndim}), "
+                         f"got pairs={pairs!r}")
+    checked: list[tuple[int, int]] = []
+    for item in items:
+        pair = list(item) if isinstance(item, Iterable) else []
+        if len(pair) != 2 or not all(_is_int(v) and int(v) >= 0 for v in pair):
+            raise ValueError(f"{fn}: each entry of pairs must be a (before, after) pair of ints >= 0, "
+                             f"got pairs={pairs!r}")
+        checked.append((int(pair[0]), int(pair[1])))
+    if canonical == "constant":
+        zeros: Array = np.pad(xa, checked) if checked else xa.copy()
+        return zeros
+    index = []
+    for axis, ((before, after), length) in enumerate(zip(checked, xa.shape, strict=True)):
+        if before == after == 0:
+            index.append(np.arange(length))
+            continue
+        if length == 0:
+            raise ValueError(f"{fn}: mode={mode!r} copies cells of x, but axis {axis} is empty")
+        if canonical in _PAD_LIMITS:
+            slack, words = _PAD_LIMITS[canonical]
+            if max(before, after) > length + slack:
+                raise ValueError(f"{fn}: mode={mode!r} pads at most {words} = {length + slack} cells a side "
+                                 f"of axis {axis} (length {length}), got ({before}, {after})")
+        index.append(_pad_index(canonical, length, before, after))
+    padded: Array = xa[np.ix_(*index)] if index else xa.copy()
+    return padded
+
+
+# --------------------------------------------------------------------------
 # Convolution
 # --------------------------------------------------------------------------
 
@@ -906,6 +1008,7 @@ def avg_pool(
     dilation: IntOrTuple = 1,
     ceil_mode: bool = False,
     count_include_pad: bool = False,
+    divisor: int | None = None,
     layout: str = "channels_first",
 ) -> Array:
     """Per-channel mean over each (dilated) window.
@@ -913,15 +1016,21 @@ def avg_pool(
     The divisor counts the taps inside the real input, or with
     count_include_pad the taps inside the padded extent [-before, L + after)
     (PyTorch's rule); taps past the padded extent (ceil_mode) never count.
+    An int ``divisor`` (PyTorch's divisor_override) divides every window's sum
+    instead, whatever count_include_pad says.
     """
     fn = "avg_pool"
     xc = _input_cf(fn, x, layout)
     spatial = xc.shape[2:]
     geo = _pool_geometry(fn, spatial, window, stride, padding, dilation, ceil_mode)
+    if divisor is not None and (not _is_int(divisor) or int(divisor) < 1):
+        raise ValueError(f"{fn}: divisor must be None or an int >= 1, got divisor={divisor!r}")
     nd = len(spatial)
     pads = [(pb, pa + e) for (pb, pa), e in zip(geo.pads, geo.extra, strict=True)]
     taps = tuple(range(2 + nd, 2 + 2 * nd))
     sums = _sum("avg_pool", _windows(_pad(xc, pads), geo.window, geo.stride, geo.dilation, geo.out), taps)
+    if divisor is not None:
+        return _output_layout(sums / int(divisor), layout)
     # The divisor is the window sum of a 0/1 mask of the cells that count.
     mask = np.zeros((1, 1, *(L + pb + pa for L, (pb, pa) in zip(spatial, pads, strict=True))))
     counted = (
@@ -936,6 +1045,49 @@ def avg_pool(
     with np.errstate(invalid="ignore", divide="ignore"):
         y: Array = sums / counts
     return _output_layout(y, layout)
+
+
+def adaptive_windows(length: int, size: int) -> list[tuple[int, int]]:
+    """PyTorch's adaptive windows of one axis: [floor(i*L/n), ceil((i+1)*L/n)) for i < n.
+
+    Each holds ceil(L/n) or ceil(L/n) + 1 cells; they tile the axis when n divides L and overlap
+    where it does not (L=5, n=3: [0, 2), [1, 4), [3, 5)); n > L repeats cells.
+    """
+    for name, value in (("length", length), ("size", size)):
+        if not _is_int(value) or value < 1:
+            raise ValueError(f"adaptive_windows: {name} must be an int >= 1, got {name}={value!r}")
+    return [((i * length) // size, -(-(i + 1) * length // size)) for i in range(size)]
+
+
+def _adaptive_pool(fn: str, x: npt.ArrayLike, output_size: object, layout: str, reduce: str) -> Array:
+    xc = _input_cf(fn, x, layout)
+    spatial = xc.shape[2:]
+    nd = len(spatial)
+    out = _per_axis(fn, "output_size", output_size, nd)
+    if any(L < 1 for L in spatial):
+        raise ValueError(f"{fn}: every spatial axis of x needs a cell to pool, got x.shape={np.shape(x)}")
+    windows = [adaptive_windows(L, n) for L, n in zip(spatial, out, strict=True)]
+    axes = tuple(range(2, 2 + nd))
+    y = np.empty((*xc.shape[:2], *out))
+    for pos in product(*(range(n) for n in out)):
+        region = (slice(None), slice(None), *(slice(*windows[a][i]) for a, i in enumerate(pos)))
+        at: tuple[int | slice, ...] = (slice(None), slice(None), *pos)
+        cells = xc[region]
+        if reduce == "max":
+            y[at] = cells.max(axis=axes)  # NaN propagates, as NumPy's max does
+        else:
+            y[at] = _sum("avg_pool", cells, axes) / math.prod(cells.shape[2:])
+    return _output_layout(y, layout)
+
+
+def adaptive_avg_pool(x: npt.ArrayLike, output_size: IntOrTuple, *, layout: str = "channels_first") -> Array:
+    """PyTorch's AdaptiveAvgPool: the mean over each adaptive window (see adaptive_windows), per axis."""
+    return _adaptive_pool("adaptive_avg_pool", x, output_size, layout, "mean")
+
+
+def adaptive_max_pool(x: npt.ArrayLike, output_size: IntOrTuple, *, layout: str = "channels_first") -> Array:
+    """PyTorch's AdaptiveMaxPool: the max over each adaptive window (see adaptive_windows), per axis."""
+    return _adaptive_pool("adaptive_max_pool", x, output_size, layout, "max")
 
 
 def _global_axes(fn: str, x: npt.ArrayLike, layout: str) -> tuple[Array, tuple[int, ...]]:

@@ -22,6 +22,7 @@ import math
 import subprocess
 import sys
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -366,6 +367,91 @@ class TestPoolExamples:
         close(oracle.global_avg_pool(x, layout="channels_last"), [[2, 3.5]])
         close(oracle.global_max_pool(x, layout="channels_last", keepdims=True), [[[3, 5]]])
 
+    def test_avg_divisor(self) -> None:
+        # window 2 on [1..5]: sums 3 and 7, each divided by 4 instead of 2.
+        close(oracle.avg_pool(X5, 2, divisor=4), [[[0.75, 1.75]]])
+        # window 3, stride 1, padding 1: sums [pad,1,2] = 3, 6, 9, 12, [4,5,pad] = 9, each divided by 3
+        # whatever count_include_pad says (torch's divisor_override): [1, 2, 3, 4, 3].
+        for cip in (False, True):
+            y = oracle.avg_pool(X5, 3, stride=1, padding=1, count_include_pad=cip, divisor=3)
+            close(y, [[[1, 2, 3, 4, 3]]])
+
+
+class TestPadExamples:
+    def test_each_mode_and_its_aliases_1d(self) -> None:
+        x = [1.0, 2.0, 3.0]
+        # two cells each side of [1 2 3]:
+        zeros = [0, 0, 1, 2, 3, 0, 0]
+        reflect = [3, 2, 1, 2, 3, 2, 1]  # the edge not repeated: x[2], x[1] | ... | x[1], x[0]
+        symmetric = [2, 1, 1, 2, 3, 3, 2]  # the edge repeated: x[1], x[0] | ... | x[2], x[1]
+        replicate = [1, 1, 1, 2, 3, 3, 3]
+        circular = [2, 3, 1, 2, 3, 1, 2]  # x[-2 mod 3] = x[1], x[-1 mod 3] = x[2] | ... | x[0], x[1]
+        for modes, want in ((("constant", "zeros"), zeros), (("reflect",), reflect),
+                            (("symmetric",), symmetric), (("replicate", "edge"), replicate),
+                            (("circular", "wrap"), circular)):
+            for mode in modes:
+                close(oracle.pad(x, [(2, 2)], mode), want)
+        # the default mode is zeros; asymmetric pairs.
+        close(oracle.pad(x, [(1, 0)]), [0, 1, 2, 3])
+        close(oracle.pad(x, [(0, 1)], "reflect"), [1, 2, 3, 2])
+        close(oracle.pad(x, [(1, 0)], "symmetric"), [1, 1, 2, 3])
+
+    def test_the_most_each_mode_pads(self) -> None:
+        x = [1.0, 2.0, 3.0]
+        # reflect reaches L - 1 = 2 cells (x[2], x[1] before x[0]); symmetric and circular reach L = 3.
+        close(oracle.pad(x, [(2, 2)], "reflect"), [3, 2, 1, 2, 3, 2, 1])
+        close(oracle.pad(x, [(3, 3)], "symmetric"), [3, 2, 1, 1, 2, 3, 3, 2, 1])
+        close(oracle.pad(x, [(3, 3)], "circular"), [1, 2, 3, 1, 2, 3, 1, 2, 3])
+        # replicate any amount; a single cell reflects nothing, so reflect pads it 0 cells.
+        close(oracle.pad([5.0], [(3, 1)], "replicate"), [5, 5, 5, 5, 5])
+        close(oracle.pad([5.0], [(0, 0)], "reflect"), [5])
+
+    def test_2d_axes_are_independent(self) -> None:
+        # x = [[1, 2, 3], [4, 5, 6]]; rows padded (1, 0), columns (0, 1).
+        x = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+        # reflect: row -1 copies row 1, column 3 copies column 1.
+        close(oracle.pad(x, [(1, 0), (0, 1)], "reflect"), [[4, 5, 6, 5], [1, 2, 3, 2], [4, 5, 6, 5]])
+        # circular: row -1 copies row 1 (-1 mod 2), column 3 copies column 0; the corner x[1][0].
+        close(oracle.pad(x, [(1, 0), (0, 1)], "circular"), [[4, 5, 6, 4], [1, 2, 3, 1], [4, 5, 6, 4]])
+        # replicate: the corner copies x's nearest corner x[0][2] = 3.
+        close(oracle.pad(x, [(1, 0), (0, 1)], "replicate"), [[1, 2, 3, 3], [1, 2, 3, 3], [4, 5, 6, 6]])
+        # an NCW array padded on its last axis only, as a conv's input is.
+        close(oracle.pad([[[1.0, 2.0, 3.0]]], [(0, 0), (0, 0), (1, 1)], "symmetric"), [[[1, 1, 2, 3, 3]]])
+
+
+class TestAdaptivePoolExamples:
+    def test_windows(self) -> None:
+        # L=5, n=3: [floor(5i/3), ceil(5(i+1)/3)) = [0, 2), [1, 4), [3, 5): they overlap.
+        assert oracle.adaptive_windows(5, 3) == [(0, 2), (1, 4), (3, 5)]
+        # n divides L: L=6, n=3 tiles by 2.
+        assert oracle.adaptive_windows(6, 3) == [(0, 2), (2, 4), (4, 6)]
+        # VGG's head, 7 from 13: starts floor(13i/7) = 0 1 3 5 7 9 11,
+        # ends ceil(13(i+1)/7) = 2 4 6 8 10 12 13.
+        assert oracle.adaptive_windows(13, 7) == [(0, 2), (1, 4), (3, 6), (5, 8), (7, 10), (9, 12), (11, 13)]
+        # n > L: L=2, n=3: [0, 1), [0, 2), [1, 2).
+        assert oracle.adaptive_windows(2, 3) == [(0, 1), (0, 2), (1, 2)]
+
+    def test_1d(self) -> None:
+        # windows [1 2], [2 3 4], [4 5] of [1..5].
+        close(oracle.adaptive_avg_pool(X5, 3), [[[1.5, 3, 4.5]]])
+        close(oracle.adaptive_max_pool(X5, 3), [[[2, 4, 5]]])
+        # n > L: windows [1], [1 3], [3] of [1, 3].
+        close(oracle.adaptive_avg_pool([[[1.0, 3.0]]], 3), [[[1, 2, 3]]])
+        # n = 1 is the global pool.
+        close(oracle.adaptive_avg_pool(X5, 1), [[[3]]])
+
+    def test_2d_channels_last(self) -> None:
+        # one channel [[1, 2, 3], [4, 5, 6]] (H=2, W=3) to (1, 2): rows [0, 2), columns [0, 2) and [1, 3):
+        # means (1+2+4+5)/4 = 3 and (2+3+5+6)/4 = 4; maxes 5 and 6.
+        x = [[[[1.0], [2.0], [3.0]], [[4.0], [5.0], [6.0]]]]
+        close(oracle.adaptive_avg_pool(x, (1, 2), layout="channels_last"), [[[[3], [4]]]])
+        close(oracle.adaptive_max_pool(x, (1, 2), layout="channels_last"), [[[[5], [6]]]])
+
+    def test_max_propagates_nan(self) -> None:
+        # NumPy's max: a NaN in a window makes that window NaN; [2, 4, 5] otherwise.
+        y = oracle.adaptive_max_pool([[[1.0, 2.0, np.nan, 4.0, 5.0]]], 3)
+        np.testing.assert_array_equal(y, [[[2, np.nan, 5]]])
+
 
 # ===========================================================================
 # Brute-force references, straight from the definitions
@@ -516,7 +602,7 @@ def brute_pool(
     ceil_mode: bool,
     count_include_pad: bool,
 ) -> tuple[np.ndarray, int]:
-    """Max or mean over each window's taps; also the fewest real taps of any window."""
+    """Max, sum or mean over each window's taps; also the fewest real taps of any window."""
     N, C, *L = x.shape
     nd = len(L)
     out = [pool_out_len(L[a], *pads[a], k[a], s[a], d[a], ceil_mode) for a in range(nd)]
@@ -537,6 +623,8 @@ def brute_pool(
                 y[(n, c, *i)] = np.nan
             elif kind == "max":
                 y[(n, c, *i)] = max(real)
+            elif kind == "sum":
+                y[(n, c, *i)] = sum(real)
             else:
                 y[(n, c, *i)] = sum(real) / (in_padded_extent if count_include_pad else len(real))
     return y, fewest
@@ -970,6 +1058,24 @@ def test_avg_pool_matches_brute_force(chunk: int) -> None:
         np.testing.assert_allclose(from_layout(y, lay), expected, rtol=1e-12, atol=1e-12, err_msg=repr(cfg))
 
 
+@pytest.mark.parametrize("chunk", range(3))
+def test_avg_pool_divisor_matches_brute_force(chunk: int) -> None:
+    rng = np.random.default_rng([9, chunk])
+    for i in range(POOL_PER_CHUNK):
+        cfg, x, _ = pool_config(rng, chunk * POOL_PER_CHUNK + i, "avg")
+        divisor = int(rng.integers(1, 10))
+        sums, _ = brute_pool(x.astype(np.float64), "sum", cfg["k"], cfg["s"], cfg["pads"], cfg["d"],
+                             cfg["ceil_mode"], cfg["count_include_pad"])
+        lay = cfg["layout"]
+        y = oracle.avg_pool(
+            to_layout(x, lay), cfg["window"], stride=cfg["stride"], padding=cfg["padding"],
+            dilation=cfg["dilation"], ceil_mode=cfg["ceil_mode"], count_include_pad=cfg["count_include_pad"],
+            divisor=divisor, layout=lay,
+        )
+        np.testing.assert_allclose(from_layout(y, lay), sums / divisor, rtol=1e-12, atol=1e-12,
+                                   err_msg=repr((cfg, divisor)))
+
+
 def test_pool_configs_cover_every_feature() -> None:
     for kind, seed in (("max", 5), ("avg", 6)):
         configs = all_pool_configs(kind, seed)
@@ -1028,6 +1134,109 @@ def test_global_pools_match_brute_force(chunk: int) -> None:
         got_max = oracle.global_max_pool(to_layout(x, lay), layout=lay, keepdims=keepdims)
         np.testing.assert_allclose(got_mean, mean, rtol=1e-12, atol=1e-12, err_msg=repr(cfg))
         np.testing.assert_allclose(got_max, top, rtol=1e-12, atol=1e-12, err_msg=repr(cfg))
+
+
+# ---------------------------------------------------------------------------
+# pad with a mode
+# ---------------------------------------------------------------------------
+
+# The most cells each mode may add on a side of an axis of length L.
+PAD_REACH = {"constant": lambda L: 4, "reflect": lambda L: L - 1, "symmetric": lambda L: L,
+             "replicate": lambda L: 4, "circular": lambda L: L}
+PAD_NAMES = {"constant": ("constant", "zeros"), "reflect": ("reflect",), "symmetric": ("symmetric",),
+             "replicate": ("replicate", "edge"), "circular": ("circular", "wrap")}
+
+
+def ref_pad_source(mode: str, i: int, L: int) -> int | None:
+    """The cell of an axis of length L that padded cell i copies (None: a zero), found by walking:
+    reflect bounces off the edge cell, symmetric off the edge itself, circular steps a length."""
+    if 0 <= i < L:
+        return i
+    if mode == "constant":
+        return None
+    if mode == "replicate":
+        return 0 if i < 0 else L - 1
+    if mode == "circular":
+        while i < 0:
+            i += L
+        while i >= L:
+            i -= L
+        return i
+    if mode == "reflect":  # the mirror is cell 0 (or L - 1): i cells before it is i cells after it
+        return 0 + (0 - i) if i < 0 else (L - 1) - (i - (L - 1))
+    # symmetric: the mirror is the boundary at -1/2 (or L - 1/2)
+    return -1 - i if i < 0 else L - 1 - (i - L)
+
+
+def brute_pad(x: np.ndarray, pairs: list[tuple[int, int]], mode: str) -> np.ndarray:
+    shape = tuple(n + b + a for n, (b, a) in zip(x.shape, pairs, strict=True))
+    y = np.zeros(shape)
+    for pos in itertools.product(*map(range, shape)):
+        src = [ref_pad_source(mode, pos[a] - pairs[a][0], x.shape[a]) for a in range(x.ndim)]
+        y[pos] = 0.0 if None in src else x[tuple(src)]
+    return y
+
+
+@pytest.mark.parametrize("mode", sorted(PAD_NAMES))
+def test_pad_matches_brute_force(mode: str) -> None:
+    rng = np.random.default_rng([10, sorted(PAD_NAMES).index(mode)])
+    for _ in range(60):
+        ndim = int(rng.integers(1, 5))
+        shape = tuple(int(v) for v in rng.integers(1, 6 if ndim < 4 else 4, ndim))
+        pairs = []
+        for L in shape:  # some axes unpadded, the rest up to the mode's reach
+            reach = PAD_REACH[mode](L) if rng.random() < 0.8 else 0
+            pairs.append((int(rng.integers(0, reach + 1)), int(rng.integers(0, reach + 1))))
+        x = maybe_low_precision(rng, rng.standard_normal(shape))
+        name = PAD_NAMES[mode][int(rng.integers(0, len(PAD_NAMES[mode])))]
+        expected = brute_pad(x.astype(np.float64), pairs, mode)
+        close(oracle.pad(x, pairs, name), expected)
+
+
+def test_pad_modes_cover_every_name() -> None:
+    assert {n for names in PAD_NAMES.values() for n in names} == set(oracle.PAD_MODES)
+    assert {oracle.PAD_MODES[n] for names in PAD_NAMES.values() for n in names} == set(PAD_NAMES)
+
+
+# ---------------------------------------------------------------------------
+# adaptive pools
+# ---------------------------------------------------------------------------
+
+
+def brute_adaptive(x: np.ndarray, out: list[int], kind: str) -> np.ndarray:
+    """Output i of each axis pools [floor(i*L/n), ceil((i+1)*L/n)), in exact rational arithmetic."""
+    N, C, *L = x.shape
+    nd = len(L)
+    y = np.zeros((N, C, *out))
+    for n, c in itertools.product(range(N), range(C)):
+        for i in itertools.product(*map(range, out)):
+            lo = [math.floor(Fraction(i[a] * L[a], out[a])) for a in range(nd)]
+            hi = [math.ceil(Fraction((i[a] + 1) * L[a], out[a])) for a in range(nd)]
+            cells = [float(x[(n, c, *pos)]) for pos in itertools.product(*map(range, lo, hi))]
+            y[(n, c, *i)] = max(cells) if kind == "max" else sum(cells) / len(cells)
+    return y
+
+
+@pytest.mark.parametrize("kind", ["avg", "max"])
+def test_adaptive_pools_match_brute_force(kind: str) -> None:
+    rng = np.random.default_rng([11, kind == "max"])
+    pool = oracle.adaptive_max_pool if kind == "max" else oracle.adaptive_avg_pool
+    sizes = []
+    for i in range(120):
+        nd = int(rng.integers(1, 4))
+        L = [int(v) for v in rng.integers(1, {1: 16, 2: 10, 3: 6}[nd], nd)]
+        out = [int(v) for v in rng.integers(1, {1: 16, 2: 10, 3: 6}[nd], nd)]
+        sizes += list(zip(L, out, strict=True))
+        size: int | tuple[int, ...] = out[0] if len(set(out)) == 1 and rng.random() < 0.5 else tuple(out)
+        n, c = int(rng.integers(1, 3)), int(rng.integers(1, 4))
+        x = maybe_low_precision(rng, rng.standard_normal((n, c, *L)))
+        lay = ("channels_first", "channels_last")[i % 2]
+        y = pool(to_layout(x, lay), size, layout=lay)
+        np.testing.assert_allclose(from_layout(y, lay), brute_adaptive(x.astype(np.float64), out, kind),
+                                   rtol=1e-12, atol=1e-12, err_msg=repr((L, size, lay)))
+    # sizes that divide, that do not, and outputs longer than their input all occurred.
+    assert any(L % n == 0 for L, n in sizes) and any(L % n and n < L for L, n in sizes)
+    assert any(n > L for L, n in sizes)
 
 
 @pytest.mark.parametrize("chunk", range(3))
@@ -1253,6 +1462,50 @@ class TestBadInput:
                 layout="channels_last",
             )
 
+    def test_pad(self) -> None:
+        x = np.zeros((2, 3))
+        with raises("pad", "mode", "'REFLECT'", "'reflect'", "'wrap'"):
+            oracle.pad(x, [(0, 0), (1, 1)], "REFLECT")  # lowercase only, as every string
+        with raises("pad", "pairs", "2"):
+            oracle.pad(x, [(1, 1)], "reflect")  # one pair per axis of x, batch and channels too
+        with raises("pad", "(before, after)", ">= 0"):
+            oracle.pad(x, [(0, 0), (1, -1)])
+        with raises("pad", "(before, after)"):
+            oracle.pad(x, [(0, 0), 1])
+        with raises("pad", "pairs"):
+            oracle.pad(x, 1)
+        # reflect reaches L - 1 = 2 cells of the length-3 axis; symmetric and circular L = 3.
+        with raises("pad", "reflect", "L - 1 = 2", "axis 1", "(0, 3)"):
+            oracle.pad(x, [(0, 0), (0, 3)], "reflect")
+        with raises("pad", "symmetric", "L = 3", "(4, 0)"):
+            oracle.pad(x, [(0, 0), (4, 0)], "symmetric")
+        with raises("pad", "wrap", "L = 3"):
+            oracle.pad(x, [(0, 0), (1, 4)], "wrap")
+        with raises("pad", "edge", "axis 0", "empty"):
+            oracle.pad(np.zeros((0, 3)), [(1, 0), (0, 0)], "edge")
+
+    def test_adaptive_pools(self) -> None:
+        with raises("adaptive_avg_pool", "output_size", ">= 1"):
+            oracle.adaptive_avg_pool(X1, 0)
+        with raises("adaptive_max_pool", "output_size", "2 ints"):
+            oracle.adaptive_max_pool(np.zeros((1, 1, 4, 4)), (2, 2, 2))
+        with raises("adaptive_max_pool", "x"):
+            oracle.adaptive_max_pool(np.zeros((2, 6)), 2)
+        with raises("adaptive_avg_pool", "cell", "(1, 1, 0)"):
+            oracle.adaptive_avg_pool(np.zeros((1, 1, 0)), 2)
+        with pytest.raises(ValueError, match=r"layout.*channels_first.*channels_last"):
+            oracle.adaptive_avg_pool(X1, 2, layout="NCHW")
+        with raises("adaptive_windows", "size", "0"):
+            oracle.adaptive_windows(5, 0)
+        with raises("adaptive_windows", "length"):
+            oracle.adaptive_windows(0, 2)
+
+    def test_avg_pool_divisor(self) -> None:
+        with raises("avg_pool", "divisor", "0"):
+            oracle.avg_pool(X1, 2, divisor=0)
+        with raises("avg_pool", "divisor", "2.0"):
+            oracle.avg_pool(X1, 2, divisor=2.0)  # type: ignore[arg-type]
+
     def test_same_padding_arguments(self) -> None:
         with raises("same_padding", "stride", "0"):
             oracle.same_padding(5, 3, 0)
@@ -1285,7 +1538,8 @@ import numpy as np
 y = mod.conv(np.ones((1, 1, 4)), np.ones((1, 1, 2)), padding="same")
 assert y.tolist() == [[[2.0, 2.0, 2.0, 1.0]]], y
 mod.conv_transpose(np.ones((1, 1, 4)), np.ones((1, 1, 2)), stride=2)
-mod.max_pool(np.ones((1, 1, 4)), 2); mod.avg_pool(np.ones((1, 1, 4)), 2)
+mod.max_pool(np.ones((1, 1, 4)), 2); mod.avg_pool(np.ones((1, 1, 4)), 2, divisor=3)
+mod.pad(np.ones((1, 1, 4)), [(0, 0), (0, 0), (1, 1)], "reflect"); mod.adaptive_avg_pool(np.ones((1, 1, 4)), 3)
 loaded = [k for k, v in sys.modules.items()
           if v is not None and k.split(".")[0] in FRAMEWORKS]
 assert not loaded, loaded

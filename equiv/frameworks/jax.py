@@ -37,7 +37,7 @@ from equiv.frameworks import SHAPE_KINDS, Unsupported, check_layers, per_axis  #
 
 name = "jax"
 # Names only this framework has (its layers, its own spellings), beyond the Framework Protocol.
-OWN: tuple[str, ...] = ()
+OWN: tuple[str, ...] = ("pad_mode",)
 
 _LETTERS = "DHW"
 # "highest" is IEEE float32 on GPU; the default lets float32 convs and dots use TF32 there.
@@ -314,6 +314,20 @@ def dense(x: jax.Array, w: jax.Array, b: jax.Array | None = None) -> jax.Array:
 
 def pad(x: jax.Array, pairs: Sequence[tuple[int, int]]) -> jax.Array:
     return jnp.pad(x, [tuple(p) for p in pairs])
+
+
+# equiv.oracle.PAD_MODES' modes as jnp.pad (NumPy) spells them.
+_PAD_MODE = {"constant": "constant", "reflect": "reflect", "symmetric": "symmetric", "replicate": "edge",
+             "circular": "wrap"}
+
+
+def pad_mode(x: jax.Array, pairs: Sequence[tuple[int, int]], mode: str = "constant") -> jax.Array:
+    """x padded by one (before, after) pair per axis with jnp.pad in `mode` (a name oracle.pad takes):
+    torch's replicate is NumPy's "edge", its circular NumPy's "wrap"."""
+    if mode not in oracle.PAD_MODES:
+        raise ValueError(f"jax pad_mode: unknown mode {mode!r}")
+    padded: jax.Array = jnp.pad(x, [tuple(p) for p in pairs], mode=_PAD_MODE[oracle.PAD_MODES[mode]])
+    return padded
 
 
 def flatten_layer(x: jax.Array) -> jax.Array:

@@ -20,7 +20,7 @@ from equiv.frameworks import SHAPE_KINDS, Unsupported, check_layers, kernels_by_
 name = "tensorflow"
 # Names only this framework has (its layers, its own spellings), beyond the Framework Protocol.
 OWN: tuple[str, ...] = ("conv_layer", "conv_transpose_layer", "dense_layer", "pool_layer",
-                        "separable_conv", "conv_transpose_output_shape")
+                        "separable_conv", "conv_transpose_output_shape", "pad_mode")
 
 _FIRST = {1: "NCW", 2: "NCHW", 3: "NCDHW"}
 _LAST = {1: "NWC", 2: "NHWC", 3: "NDHWC"}
@@ -281,6 +281,32 @@ def dense_layer(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor | None = None) -> tf.Te
 
 def pad(x: tf.Tensor, pairs: Sequence[tuple[int, int]]) -> tf.Tensor:
     return tf.pad(x, [list(p) for p in pairs])
+
+
+def _cells(x: tf.Tensor, axis: int, start: int, stop: int) -> tf.Tensor:
+    return x[(slice(None),) * axis + (slice(start, stop),)]
+
+
+def pad_mode(x: tf.Tensor, pairs: Sequence[tuple[int, int]], mode: str = "constant") -> tf.Tensor:
+    """x padded by one (before, after) pair per axis in `mode` (a name oracle.pad takes), as a Keras
+    port spells it: tf.pad's CONSTANT, REFLECT and SYMMETRIC; tf.pad has no replicate or circular,
+    so those are slices of x concatenated, axis by axis (a Lambda layer's usual body)."""
+    if mode not in oracle.PAD_MODES:
+        raise ValueError(f"tensorflow pad_mode: unknown mode {mode!r}")
+    name = oracle.PAD_MODES[mode]
+    if name in ("constant", "reflect", "symmetric"):
+        return tf.pad(x, [list(p) for p in pairs], mode=name.upper())
+    for axis, (before, after) in enumerate(pairs):
+        length = x.shape[axis]
+        if name == "replicate":  # the edge cell, repeated
+            parts = [_cells(x, axis, 0, 1)] * before + [x] + [_cells(x, axis, length - 1, length)] * after
+        else:  # circular: the last `before` cells, x, the first `after` cells
+            if max(before, after) > length:
+                raise ValueError(f"tensorflow pad_mode: circular padding ({before}, {after}) wraps axis "
+                                 f"{axis} (length {length}) more than once")
+            parts = [_cells(x, axis, length - before, length), x, _cells(x, axis, 0, after)]
+        x = tf.concat(parts, axis)
+    return x
 
 
 def flatten_layer(x: tf.Tensor, data_format: str = "channels_last") -> tf.Tensor:

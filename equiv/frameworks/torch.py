@@ -18,7 +18,7 @@ from equiv.frameworks import SHAPE_KINDS, Unsupported, check_layers, kernels_by_
 name = "torch"
 # Names only this framework has (its layers, its own spellings), beyond the Framework Protocol.
 OWN: tuple[str, ...] = ("conv_layer", "conv_transpose_layer", "dense_layer",
-                        "conv_channels_last_memory")
+                        "conv_channels_last_memory", "pad_mode")
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 # Any: their stubs disagree on int vs tuple arguments across 1-, 2- and 3-D.
@@ -228,8 +228,13 @@ def conv_layer(
     padding: Any = "valid",
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
+    padding_mode: str = "zeros",
 ) -> torch.Tensor:
-    """torch.nn.Conv{1,2,3}d with its weights set; channels_first only, padding as torch takes it."""
+    """torch.nn.Conv{1,2,3}d with its weights set; channels_first only, padding as torch takes it.
+
+    padding_mode is torch's own: "zeros", "reflect", "replicate" or "circular" (the layer pads the
+    input so, then runs its conv unpadded).
+    """
     nd = x.ndim - 2
     layer = _LAYER[nd](
         w.shape[1] * groups,
@@ -240,6 +245,7 @@ def conv_layer(
         dilation=dilation,
         groups=groups,
         bias=b is not None,
+        padding_mode=padding_mode,
     ).to(device=x.device, dtype=x.dtype)
     with torch.no_grad():
         layer.weight.copy_(w)
@@ -267,6 +273,37 @@ def dense_layer(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None)
 
 def pad(x: torch.Tensor, pairs: Sequence[tuple[int, int]]) -> torch.Tensor:
     return F.pad(x, [p for pair in reversed(pairs) for p in pair])
+
+
+# equiv.oracle.PAD_MODES' modes as F.pad spells them; torch has no symmetric (TF's SYMMETRIC).
+_PAD_MODE = {"constant": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
+
+
+def pad_mode(x: torch.Tensor, pairs: Sequence[tuple[int, int]], mode: str = "constant") -> torch.Tensor:
+    """x padded by one (before, after) pair per axis with F.pad in `mode` (a name oracle.pad takes).
+
+    F.pad pads the last 1-3 axes of an (N, C, ...) input in its non-constant modes: the padded axes
+    are moved last behind one flat batch axis and a channel axis of 1, then moved back.
+    """
+    if mode not in oracle.PAD_MODES:
+        raise ValueError(f"torch pad_mode: unknown mode {mode!r}")
+    name = _PAD_MODE.get(oracle.PAD_MODES[mode])
+    if name is None:
+        raise Unsupported(f"torch: F.pad has no {mode!r} mode (TF's SYMMETRIC, the edge repeated)")
+    if name == "constant":
+        return pad(x, pairs)
+    axes = [a for a, pair in enumerate(pairs) if any(pair)]
+    if not axes:
+        return x
+    if len(axes) > 3:
+        raise Unsupported(f"torch: F.pad(mode={name!r}) pads at most 3 axes, not {len(axes)}")
+    rest = [a for a in range(x.ndim) if a not in axes]
+    moved = x.permute(*rest, *axes)
+    flat = moved.reshape(-1, 1, *moved.shape[len(rest):])
+    padded = F.pad(flat, [p for a in reversed(axes) for p in pairs[a]], mode=name)
+    y = padded.reshape(*moved.shape[:len(rest)], *padded.shape[2:])
+    order = [*rest, *axes]
+    return y.permute(*(order.index(a) for a in range(x.ndim)))
 
 
 def flatten_layer(x: torch.Tensor) -> torch.Tensor:

@@ -63,7 +63,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "the same program bytes without ~7 ms per program; per-program: JAX's own, a "
                          "new context for each")
     group.addoption("--equiv-require-framework", dest="equiv_require_framework", action="append",
-                    metavar="torch,tensorflow,jax",
+                    metavar=",".join(frameworks.NAMES),
                     help="the run fails at start if one of these frameworks is not installed (a run "
                          "without it would only skip)")
     group.addoption("--equiv-require-device", dest="equiv_require_device", action="append", metavar="cuda",
@@ -230,8 +230,9 @@ class EquivSession:
                 raise pytest.UsageError(str(e)) from None
         absent = [name for name in self.cfg.require_framework if not frameworks.is_installed(name)]
         if absent and not self.is_worker:
+            hint = " ".join(f"'{frameworks.registration(name).install}'" for name in absent)
             raise pytest.UsageError(f"--equiv-require-framework: {', '.join(absent)} not installed; "
-                                    f"pip install 'equiv[{','.join(absent)}]'")
+                                    f"pip install {hint}")
         if "cuda" in self.cfg.require_device and not self.is_worker:
             for name in self.cfg.frameworks:
                 _require_gpu(name)

@@ -12,7 +12,8 @@ plugin in-process. Its oracle states the correct claim; two kinds of variant com
 
 One more mutant breaks a framework mapping instead of a case: the PyTorch module's asymmetric (SAME)
 padding is made symmetric and the real `cases/same_padding_with_stride.py` is run, so PyTorch's
-items that need an asymmetric pad turn red while JAX's stay green. The other kinds of check are
+items that need an asymmetric pad turn red while JAX's stay green; likewise ONNX Runtime's SAME
+spelled auto_pad=SAME_LOWER, on the real `cases/onnx_auto_pad.py`. The other kinds of check are
 planted too: a known difference that is not observed, a known refusal that does not raise, a shape
 mismatch, and a 1-ulp change under the `exact` tolerance.
 
@@ -1427,3 +1428,30 @@ def test_a_framework_that_drops_the_bias_fails_the_bias_claim(
     mutation_record("torch_conv_drops_bias", caught, hint_seen)
     assert caught, "a torch conv that drops its bias was NOT caught by the bias claim:\n" + _summary(items)
     assert hint_seen, _summary(red)
+
+
+def test_onnx_same_lower_for_same_fails_the_auto_pad_claim(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    installed: tuple[str, ...],
+    mutation_record: Any,
+) -> None:
+    """ONNX Runtime's SAME spelled auto_pad=SAME_LOWER (the odd pixel at the start) turns ORT's SAME
+    items red on the real auto_pad claim, each with the padding hint; JAX, running the same items, stays
+    green."""
+    if not {"onnxruntime", "jax"} <= set(installed):
+        pytest.skip("needs onnxruntime and jax")
+    cases = _fresh(pytester, monkeypatch)
+    source = ROOT / "cases" / "onnx_auto_pad.py"
+    (cases / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    ort_module: Any = frameworks.load("onnxruntime")
+    monkeypatch.setitem(ort_module.AUTO_PAD, "same", "SAME_LOWER")  # the adapter's one SAME mapping
+
+    items = run_cases(pytester, ["onnxruntime", "jax"], "float32")
+    red = [i for i in items if i.outcome != "passed"]
+    caught = bool(red) and {(i.framework, i.variant, i.outcome) for i in red} == {
+        ("onnxruntime", "same_upper_and_native_same", "failed")}
+    hint_seen = all("padding" in _hints(i) for i in red)
+    mutation_record("onnx_same_as_same_lower", caught, hint_seen)
+    assert caught, "auto_pad=SAME_LOWER for SAME was NOT caught (or not only there):\n" + _summary(red)
+    assert hint_seen, "ORT failures with no hint pointing at the padding:\n" + _summary(red)

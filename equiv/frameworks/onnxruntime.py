@@ -38,11 +38,11 @@ import onnxruntime as ort
 from onnx import helper
 
 from equiv import machine, oracle
-from equiv.frameworks import SHAPE_KINDS, Unsupported, kernels_by_dtype, per_axis
+from equiv.frameworks import SHAPE_KINDS, Unsupported, check_layers, kernels_by_dtype, per_axis
 
 name = "onnxruntime"
 # Names only this framework has (its layers, its own spellings), beyond the Framework Protocol.
-OWN: tuple[str, ...] = ()
+OWN: tuple[str, ...] = ("sequential_model", "torch_onnx_export")
 
 OPSET = 21  # pinned: every op here has had its current definition since opset 19 or earlier
 IR_VERSION = 10  # opset 21's; onnx.helper would write its newest, which an older ORT refuses
@@ -214,6 +214,23 @@ def _options() -> Any:
     return options
 
 
+def _session(model: bytes, dtype: str) -> Any:
+    """An InferenceSession on the provider in force; a kernel ORT lacks is Unsupported, in its words."""
+    provider = _state["provider"]
+    providers: list[Any] = [provider]
+    if provider == _CUDA:
+        providers = [(_CUDA, {"use_tf32": "1" if _state["tf32"] else "0"})]
+    start = time.perf_counter()
+    try:
+        session = ort.InferenceSession(model, _options(), providers=providers)
+    except ort.capi.onnxruntime_pybind11_state.NotImplemented as e:
+        raise Unsupported(f"onnxruntime {version()} has no {dtype} kernel on {provider}: "
+                          f"{str(e).split(' : ')[-1].strip()}") from None
+    _stats["compiles"] += 1
+    _stats["compile_seconds"] += time.perf_counter() - start
+    return session
+
+
 _RUN = ort.RunOptions()
 _RUN.log_severity_level = 4  # a refusal is raised (and becomes a skip), not logged in every worker too
 
@@ -279,21 +296,8 @@ class _Graph:
         return out
 
     def _session(self, output: str) -> Any:
-        provider = _state["provider"]
-        providers: list[Any] = [provider]
-        if provider == _CUDA:
-            providers = [(_CUDA, {"use_tf32": "1" if _state["tf32"] else "0"})]
-        start = time.perf_counter()
-        try:
-            session = ort.InferenceSession(self.model([output]).SerializeToString(), _options(),
-                                           providers=providers)
-        except ort.capi.onnxruntime_pybind11_state.NotImplemented as e:
-            dtypes = sorted({a.dtype.name for a in self.feeds.values()})
-            raise Unsupported(f"onnxruntime {version()} has no {'/'.join(dtypes)} kernel on {provider}: "
-                              f"{str(e).split(' : ')[-1].strip()}") from None
-        _stats["compiles"] += 1
-        _stats["compile_seconds"] += time.perf_counter() - start
-        return session
+        dtypes = sorted({a.dtype.name for a in self.feeds.values()})
+        return _session(self.model([output]).SerializeToString(), "/".join(dtypes))
 
     def shape(self, output: str) -> tuple[int, ...]:
         """The output's shape by ONNX's shape inference: nothing runs."""
@@ -623,3 +627,80 @@ def param_count(kind: str, *, nd: int, kernel: int, in_channels: int, out_channe
     model.ir_version = IR_VERSION
     onnx.shape_inference.infer_shapes(model, strict_mode=True)  # raises if the weights do not fit
     return sum(math.prod(t.dims) for t in model.graph.initializer)
+
+
+# --- models: a port through ONNX -----------------------------------------------------------------------
+
+
+def sequential_model(layers: Sequence[tuple[Any, ...]], x: Any, *, layout: str = "channels_first") -> Any:
+    """The forward pass of a model of LAYER_KINDS as one ONNX graph built with onnx.helper from its
+    weights (Conv, Relu, MaxPool, Flatten, Gemm), as an exporter writes it. channels_last (a Keras
+    model, HWIO weights) is transposed to NCHW at the entry and back before Flatten, so Flatten reads
+    (H, W, C) order as Keras' does (what tf2onnx leaves once its optimizer has merged the Transposes)."""
+    check_layers(layers)
+    nd = x.ndim - 2
+    g = _Graph()
+    y = g.input(x)
+    spatial = True
+    if layout == "channels_last":
+        y = _first(g, y, nd)
+    for kind, *args in layers:
+        if kind == "conv":
+            w, b = args
+            wi = g.input(w) if layout == "channels_first" else _oihw(g, g.input(w), nd)
+            kernel = tuple(w.shape[2:] if layout == "channels_first" else w.shape[:nd])
+            y = g.node("Conv", y, wi, *([] if b is None else [g.input(b)]), kernel_shape=kernel)
+        elif kind == "relu":
+            y = g.node("Relu", y)
+        elif kind == "max_pool":
+            k = per_axis(args[0], nd)
+            y = g.node("MaxPool", y, kernel_shape=k, strides=k)
+        elif kind == "flatten":
+            y = g.node("Flatten", _last(g, y, nd) if layout == "channels_last" else y, axis=1)
+            spatial = False
+        else:  # dense: Gemm's B is (in, out), as the layer spec's w
+            w, b = args
+            y = g.node("Gemm", y, g.input(w), *([] if b is None else [g.input(b)]))
+    return g.run(_last(g, y, nd) if spatial and layout == "channels_last" else y)
+
+
+def torch_onnx_export(layers: Sequence[tuple[Any, ...]], x: Any) -> Any:
+    """The layers as a torch.nn.Sequential with the weights copied in (channels_first), exported by
+    torch.onnx.export at OPSET and run in ORT: the usual way a model reaches ORT. TorchScript's
+    exporter (dynamo=False): torch's default one needs onnxscript, which equiv[onnx] does not install."""
+    check_layers(layers)
+    try:
+        import torch
+    except ImportError:
+        raise Unsupported("onnxruntime: torch.onnx.export needs torch (pip install 'equiv[torch]')") from None
+    import warnings
+
+    dtype = getattr(torch, x.dtype.name)
+    modules: list[Any] = []
+    for kind, *args in layers:
+        if kind in ("conv", "dense"):
+            w, b = args
+            module: Any = (torch.nn.Conv2d(w.shape[1], w.shape[0], tuple(w.shape[2:]), bias=b is not None)
+                           if kind == "conv" else torch.nn.Linear(w.shape[0], w.shape[1], bias=b is not None))
+            with torch.no_grad():
+                module.weight.copy_(torch.from_numpy(np.array(w if kind == "conv" else w.T)))
+                if b is not None:
+                    module.bias.copy_(torch.from_numpy(np.array(b)))
+        elif kind == "relu":
+            module = torch.nn.ReLU()
+        elif kind == "max_pool":
+            module = torch.nn.MaxPool2d(args[0])
+        else:
+            module = torch.nn.Flatten()
+        modules.append(module.to(dtype))
+    if x.ndim != 4:
+        raise Unsupported("onnxruntime: torch_onnx_export builds 2-D convs and pools only")
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript's exporter is deprecated: said above, once
+        path = os.path.join(tmp, "model.onnx")
+        torch.onnx.export(torch.nn.Sequential(*modules).eval(), (torch.from_numpy(np.array(x)),), path,
+                          dynamo=False, opset_version=OPSET, input_names=["x"], output_names=["y"])
+        exported = onnx.load(path)
+    session = _session(exported.SerializeToString(), x.dtype.name)  # weights inside: a session a call
+    out: npt.NDArray[Any] = session.run(["y"], {"x": np.ascontiguousarray(x)}, _RUN)[0]
+    return out

@@ -106,28 +106,39 @@ def fuzz(session: nox.Session) -> None:
 
 # `nox -s versions`: per framework the declared floor, a middle release, the previous and the latest,
 # each run alone (--equiv-framework) in a cached virtualenv of its own under .nox/lanes/.
-# torch: 2.13.0 is the CPU build; 2.14.1, the newest here, is a CUDA build (~3 GB) that runs on CPU;
-# other releases are CUDA builds only, not installable here.
+# The first of each is pyproject.toml's floor. torch: only 2.13.0 has a CPU build where this was
+# measured (newer ones are multi-GB CUDA builds). TensorFlow below 2.19: 2.16.2 and 2.18.1 are not
+# green (2.18.1 dies with SIGILL in oneDNN's Conv2DBackpropInput). JAX below 0.7.1: 0.4.30, 0.6.2 and
+# 0.7.0 sum float16 reduce_window in an order no error model reproduces.
 RELEASES = {
-    "torch": ["2.13.0", "2.14.1"],
-    "tensorflow": ["2.16.2", "2.18.1", "2.20.0", "2.21.0"],
-    "jax": ["0.4.30", "0.6.2", "0.9.2", "0.10.2"],
+    "torch": ["2.13.0"],
+    "tensorflow": ["2.19.1", "2.20.0", "2.21.0"],
+    "jax": ["0.7.1", "0.9.2", "0.10.2"],
 }
 
 
+# A framework's floor lane also pins equiv's own dependency floors (pyproject.toml), so every declared
+# lower bound is one that ran. TensorFlow's floor needs ml_dtypes>=0.5.1 itself.
+LIBRARY_FLOORS = ["numpy==1.26.4", "pytest==8.0.0", "pytest-xdist==3.5.0", "packaging==22.0"]
+ML_DTYPES_FLOOR = {"torch": ["ml_dtypes==0.5.0"], "jax": ["ml_dtypes==0.5.0"], "tensorflow": []}
+
+
 def lane_python(session: nox.Session, framework: str, version: str) -> Path:
-    """A virtualenv with equiv and one framework release, made once and reused."""
-    spec = {"torch": f"torch=={version}", "jax": f"jax=={version}",
-            "tensorflow": f"{'tensorflow-cpu' if LINUX_X86 else 'tensorflow'}=={version}"}[framework]
+    """A virtualenv with equiv and one framework release (at the floor, equiv's floors too), made once
+    and reused."""
+    spec = [{"torch": f"torch=={version}", "jax": f"jax=={version}",
+             "tensorflow": f"{'tensorflow-cpu' if LINUX_X86 else 'tensorflow'}=={version}"}[framework]]
+    if version == RELEASES[framework][0]:
+        spec += LIBRARY_FLOORS + ML_DTYPES_FLOOR[framework]
     env = Path(".nox") / "lanes" / f"{framework}-{version}"
     python = env / "bin" / "python"
     marker = env / "equiv-lane.txt"
-    if not (python.exists() and marker.is_file() and marker.read_text() == spec):
+    if not (python.exists() and marker.is_file() and marker.read_text() == " ".join(spec)):
         session.run("python", "-m", "venv", "--clear", str(env))
-        session.run(str(python), "-m", "pip", "install", "--quiet", "-e", ".[fuzz]", spec, external=True)
-        marker.write_text(spec)
-    else:  # equiv itself is installed editable: only its own dependencies could have moved
-        session.run(str(python), "-m", "pip", "install", "--quiet", "-e", ".[fuzz]", spec, external=True)
+        marker.unlink(missing_ok=True)
+    # equiv is installed editable: a reused lane only checks that its pins still hold.
+    session.run(str(python), "-m", "pip", "install", "--quiet", "-e", ".[fuzz]", *spec, external=True)
+    marker.write_text(" ".join(spec))
     return python
 
 
@@ -180,23 +191,24 @@ def versions(session: nox.Session) -> None:
         return
     picked = [a for a in session.posargs if not a.startswith("-") and set(a.split(",")) <= set(RELEASES)]
     frameworks = picked[0].split(",") if picked else list(RELEASES)
-    extra = [a for a in session.posargs if a not in picked]
+    floors_only = "--floors" in session.posargs  # the weekly CI lane: each framework's floor alone
+    extra = [a for a in session.posargs if a not in picked and a != "--floors"]
     folder = REPORTS / "versions"
     folder.mkdir(parents=True, exist_ok=True)
     failed = []
-    for framework in frameworks:
-        for version in RELEASES[framework]:
-            python = lane_python(session, framework, version)
-            report = folder / f"{framework}-{version}.json"
-            report.unlink(missing_ok=True)
-            session.run(str(python), "-m", "pytest", "cases", "-q", "-n", "auto", "-p", "no:cacheprovider",
-                        "--equiv-device", "cpu", "--equiv-framework", framework, "--equiv-require-framework",
-                        framework, f"--equiv-label={framework}-{version}", f"--equiv-report={report}", *extra,
-                        external=True, success_codes=list(range(256)))  # a crashed lane: judged below
-            results = json.loads(report.read_text())["results"] if report.is_file() else None
-            if results is None or any(r["outcome"] in ("failed", "error") for r in results):
-                failed.append(f"{framework} {version}")
-    reports = [str(folder / f"{fw}-{v}.json") for fw in frameworks for v in RELEASES[fw]]
+    lanes = [(fw, v) for fw in frameworks for v in (RELEASES[fw][:1] if floors_only else RELEASES[fw])]
+    for framework, version in lanes:
+        python = lane_python(session, framework, version)
+        report = folder / f"{framework}-{version}.json"
+        report.unlink(missing_ok=True)
+        session.run(str(python), "-m", "pytest", "cases", "-q", "-n", "auto", "-p", "no:cacheprovider",
+                    "--equiv-device", "cpu", "--equiv-framework", framework, "--equiv-require-framework",
+                    framework, f"--equiv-label={framework}-{version}", f"--equiv-report={report}", *extra,
+                    external=True, success_codes=list(range(256)))  # a crashed lane: judged below
+        results = json.loads(report.read_text())["results"] if report.is_file() else None
+        if results is None or any(r["outcome"] in ("failed", "error") for r in results):
+            failed.append(f"{framework} {version}")
+    reports = [str(folder / f"{fw}-{v}.json") for fw, v in lanes]
     session.run("python", "-m", "equiv", "versions", *reports)
     if failed:
         session.error(f"failed lanes: {', '.join(failed)} (each lane's failures are above)")

@@ -4,7 +4,8 @@ provider when onnxruntime-gpu is installed), as exported models are deployed.
 
 Arrays are NumPy arrays: ORT takes and returns them. A graph's arrays are its inputs, not
 initializers, so one session serves every input of the same shapes; sessions are cached by the graph
-(its ops and attributes), the input shapes and dtypes, and the provider.
+(its ops and attributes), the input shapes and dtypes, and the provider, and dropped once every
+program (item key) that used one is released.
 
 ONNX is channels_first only (NCHW data, OIHW weights): channels_last goes through Transpose nodes
 around the op, as tf2onnx exports a Keras model. What ORT cannot run raises Unsupported:
@@ -46,7 +47,7 @@ OWN: tuple[str, ...] = ("sequential_model", "torch_onnx_export")
 
 OPSET = 21  # pinned: every op here has had its current definition since opset 19 or earlier
 IR_VERSION = 10  # opset 21's; onnx.helper would write its newest, which an older ORT refuses
-MAX_SESSIONS = 2048  # the least recently used session past these is dropped
+MAX_SESSIONS = 2048  # the least recently used session past these is dropped (each holds ~0.2 MB)
 # The ONNX spelling of equiv's named paddings. SAME is SAME_UPPER: the odd pixel at the end, as TF's
 # SAME; SAME_LOWER puts it at the start.
 AUTO_PAD = {"valid": "VALID", "same": "SAME_UPPER", "same_lower": "SAME_LOWER"}
@@ -58,7 +59,7 @@ NO_BFLOAT16 = ("onnxruntime: ONNX's Conv, pooling and Gemm take no bfloat16 (the
 # a ConvTranspose output_padding not below the stride (torch takes one below the dilation too).
 REFUSALS = ("not supported", "may be too large")
 _CUDA = "CUDAExecutionProvider"
-_state: dict[str, Any] = {"provider": "CPUExecutionProvider", "tf32": False}
+_state: dict[str, Any] = {"provider": "CPUExecutionProvider", "tf32": False, "program": None}
 
 
 def version() -> str:
@@ -92,6 +93,8 @@ def _threads() -> int:
 
 
 _sessions: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_users: dict[tuple[Any, ...], set[tuple[Any, ...]]] = {}  # session key -> the programs that ran it
+_used: dict[tuple[Any, ...], set[tuple[Any, ...]]] = {}  # program key -> the sessions it ran
 _stats: dict[str, float] = {"compiles": 0, "compile_seconds": 0.0}
 
 
@@ -101,12 +104,23 @@ def compile_stats() -> dict[str, float]:
 
 
 def execute(fn: Any, key: tuple[Any, ...], arrays: dict[str, Any]) -> Any:
-    """Each fw call runs its own cached session: the variant runs as it is."""
-    return fn(**arrays)
+    """Each fw call runs its own cached session: the variant runs as it is; the sessions it runs are
+    noted as the program's, for release."""
+    saved, _state["program"] = _state.get("program"), key
+    try:
+        return fn(**arrays)
+    finally:
+        _state["program"] = saved
 
 
 def release(key: tuple[Any, ...]) -> None:
-    """Sessions are kept per graph and shapes, shared by items, and bounded by MAX_SESSIONS."""
+    """Drop the sessions no program still to run uses: the suite makes ~3,000, ~0.2 MB each."""
+    for session in _used.pop(key, ()):
+        users = _users.get(session, set())
+        users.discard(key)
+        if not users:
+            _users.pop(session, None)
+            _sessions.pop(session, None)
 
 
 @functools.cache
@@ -211,6 +225,7 @@ def _options() -> Any:
     options.intra_op_num_threads = _threads()
     options.inter_op_num_threads = 1  # one op per graph: nothing to run side by side
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads yield
+    options.enable_cpu_mem_arena = False  # tiny tensors: an arena per session costs more than it saves
     return options
 
 
@@ -283,9 +298,13 @@ class _Graph:
         if session is None:
             session = _sessions[key] = self._session(output)
             while len(_sessions) > MAX_SESSIONS:
-                _sessions.popitem(last=False)
+                _users.pop(_sessions.popitem(last=False)[0], None)
         else:
             _sessions.move_to_end(key)
+        program = _state.get("program")
+        if program is not None:
+            _users.setdefault(key, set()).add(program)
+            _used.setdefault(program, set()).add(key)
         try:
             out: npt.NDArray[Any] = session.run([output], self.feeds, _RUN)[0]
         except ort.capi.onnxruntime_pybind11_state.InvalidArgument as e:

@@ -1060,23 +1060,24 @@ def adaptive_windows(length: int, size: int) -> list[tuple[int, int]]:
 
 
 def _adaptive_pool(fn: str, x: npt.ArrayLike, output_size: object, layout: str, reduce: str) -> Array:
+    """One axis after another: a window is a box, and the mean (max) over a box is the mean (max) of
+    its rows' means (maxes). Each mean's sum is the avg_pool site's, over one axis."""
     xc = _input_cf(fn, x, layout)
     spatial = xc.shape[2:]
     nd = len(spatial)
     out = _per_axis(fn, "output_size", output_size, nd)
     if any(L < 1 for L in spatial):
         raise ValueError(f"{fn}: every spatial axis of x needs a cell to pool, got x.shape={np.shape(x)}")
-    windows = [adaptive_windows(L, n) for L, n in zip(spatial, out, strict=True)]
-    axes = tuple(range(2, 2 + nd))
-    y = np.empty((*xc.shape[:2], *out))
-    for pos in product(*(range(n) for n in out)):
-        region = (slice(None), slice(None), *(slice(*windows[a][i]) for a, i in enumerate(pos)))
-        at: tuple[int | slice, ...] = (slice(None), slice(None), *pos)
-        cells = xc[region]
-        if reduce == "max":
-            y[at] = cells.max(axis=axes)  # NaN propagates, as NumPy's max does
-        else:
-            y[at] = _sum("avg_pool", cells, axes) / math.prod(cells.shape[2:])
+    y = xc
+    for axis, (L, n) in enumerate(zip(spatial, out, strict=True), start=2):
+        parts = []
+        for lo, hi in adaptive_windows(L, n):
+            cells = np.take(y, np.arange(lo, hi), axis=axis)
+            if reduce == "max":
+                parts.append(cells.max(axis=axis))  # NaN propagates, as NumPy's max does
+            else:
+                parts.append(_sum("avg_pool", cells, (axis,)) / (hi - lo))
+        y = np.stack(parts, axis=axis)
     return _output_layout(y, layout)
 
 

@@ -37,7 +37,7 @@ from equiv.frameworks import SHAPE_KINDS, Unsupported, check_layers, per_axis  #
 
 name = "jax"
 # Names only this framework has (its layers, its own spellings), beyond the Framework Protocol.
-OWN: tuple[str, ...] = ("pad_mode",)
+OWN: tuple[str, ...] = ("pad_mode", "adaptive_avg_pool", "adaptive_max_pool")
 
 _LETTERS = "DHW"
 # "highest" is IEEE float32 on GPU; the default lets float32 convs and dots use TF32 there.
@@ -503,6 +503,32 @@ def avg_pool(
         return sums / float(np.prod(dims))
     counts: jax.Array = lax.reduce_window(jnp.ones_like(x), zero, lax.add, dims, strides, pads)
     return sums / counts
+
+
+def _adaptive(x: jax.Array, output_size: int | Sequence[int], layout: str, reduce: Any) -> jax.Array:
+    """torch's adaptive windows built by hand (JAX and flax have no adaptive pool), one axis after
+    another: output i of an axis of length L reduces the cells [floor(i*L/n), ceil((i+1)*L/n)), each
+    a slice reduced with keepdims, concatenated."""
+    nd = x.ndim - 2
+    first = 2 if layout == "channels_first" else 1
+    for a, n in enumerate(per_axis(output_size, nd)):
+        axis, length = first + a, x.shape[first + a]
+        windows = [(i * length // n, -(-(i + 1) * length // n)) for i in range(n)]
+        x = jnp.concatenate([reduce(x[(slice(None),) * axis + (slice(lo, hi),)], axis=axis, keepdims=True)
+                             for lo, hi in windows], axis)
+    return x
+
+
+def adaptive_avg_pool(x: jax.Array, output_size: int | Sequence[int], *,
+                      layout: str = "channels_first") -> jax.Array:
+    """torch's AdaptiveAvgPool as slices and jnp.mean (see _adaptive)."""
+    return _adaptive(x, output_size, layout, jnp.mean)
+
+
+def adaptive_max_pool(x: jax.Array, output_size: int | Sequence[int], *,
+                      layout: str = "channels_first") -> jax.Array:
+    """torch's AdaptiveMaxPool as slices and jnp.max (see _adaptive)."""
+    return _adaptive(x, output_size, layout, jnp.max)
 
 
 def global_avg_pool(x: jax.Array, *, layout: str = "channels_first") -> jax.Array:

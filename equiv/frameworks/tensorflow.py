@@ -20,7 +20,8 @@ from equiv.frameworks import SHAPE_KINDS, Unsupported, check_layers, kernels_by_
 name = "tensorflow"
 # Names only this framework has (its layers, its own spellings), beyond the Framework Protocol.
 OWN: tuple[str, ...] = ("conv_layer", "conv_transpose_layer", "dense_layer", "pool_layer",
-                        "separable_conv", "conv_transpose_output_shape", "pad_mode")
+                        "separable_conv", "conv_transpose_output_shape", "pad_mode", "adaptive_avg_pool",
+                        "adaptive_max_pool", "adaptive_pool_layer")
 
 _FIRST = {1: "NCW", 2: "NCHW", 3: "NCDHW"}
 _LAST = {1: "NWC", 2: "NHWC", 3: "NDHWC"}
@@ -629,6 +630,53 @@ def pool_layer(
     prefix = {"max": "MaxPooling", "avg": "AveragePooling"}[kind]
     cls = getattr(keras.layers, f"{prefix}{nd}D")
     layer = cls(pool_size=window, strides=stride, padding=padding, data_format=layout, dtype=x.dtype.name)
+    with _layout_refusals():
+        return layer(x)
+
+
+def _adaptive(x: tf.Tensor, output_size: int | Sequence[int], layout: str, reduce: Any) -> tf.Tensor:
+    """torch's adaptive windows built by hand, one axis after another (a Keras port before Keras had
+    the layers): output i of an axis of length L reduces the cells [floor(i*L/n), ceil((i+1)*L/n)),
+    each a slice reduced with keepdims, concatenated."""
+    nd = len(x.shape) - 2
+    first = 2 if layout == "channels_first" else 1
+    for a, n in enumerate(per_axis(output_size, nd)):
+        axis, length = first + a, x.shape[first + a]
+        windows = [(i * length // n, -(-(i + 1) * length // n)) for i in range(n)]
+        x = tf.concat([reduce(_cells(x, axis, lo, hi), axis=axis, keepdims=True) for lo, hi in windows], axis)
+    return x
+
+
+def adaptive_avg_pool(x: tf.Tensor, output_size: int | Sequence[int], *,
+                      layout: str = "channels_first") -> tf.Tensor:
+    """torch's AdaptiveAvgPool as slices and tf.reduce_mean (see _adaptive)."""
+    return _adaptive(x, output_size, layout, tf.reduce_mean)
+
+
+def adaptive_max_pool(x: tf.Tensor, output_size: int | Sequence[int], *,
+                      layout: str = "channels_first") -> tf.Tensor:
+    """torch's AdaptiveMaxPool as slices and tf.reduce_max (see _adaptive)."""
+    return _adaptive(x, output_size, layout, tf.reduce_max)
+
+
+def adaptive_pool_layer(x: tf.Tensor, kind: str, output_size: int | Sequence[int], *,
+                        layout: str = "channels_first") -> tf.Tensor:
+    """keras.layers.Adaptive{Average,Max}Pooling{1,2,3}D; kind is "avg" or "max"."""
+    import keras
+
+    nd = len(x.shape) - 2
+    prefix = {"avg": "AdaptiveAveragePooling", "max": "AdaptiveMaxPooling"}[kind]
+    cls = getattr(keras.layers, f"{prefix}{nd}D", None)
+    if cls is None:
+        raise Unsupported(f"keras {keras.__version__} has no adaptive pooling layers")
+    sizes = per_axis(output_size, nd)
+    # Keras pools every window of ceil(L/n) and of ceil(L/n) + 1 cells, then gathers; oneDNN's MaxPool
+    # with a window longer than its input kills the process (SIGFPE; tensorflow/tensorflow#125509).
+    longer = any(-(-length // n) + 1 > length for length, n in zip(_spatial(x, layout), sizes, strict=True))
+    if kind == "max" and longer and _device == "cpu" and cpu_kernel_library(x.dtype.name) == "oneDNN":
+        raise Unsupported("keras: AdaptiveMaxPooling here runs a MaxPool window longer than the input, which "
+                          "oneDNN's CPU MaxPool answers with SIGFPE (tensorflow/tensorflow#125509)")
+    layer = cls(sizes, data_format=layout, dtype=x.dtype.name)
     with _layout_refusals():
         return layer(x)
 

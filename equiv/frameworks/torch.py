@@ -18,7 +18,7 @@ from equiv.frameworks import SHAPE_KINDS, Unsupported, check_layers, kernels_by_
 name = "torch"
 # Names only this framework has (its layers, its own spellings), beyond the Framework Protocol.
 OWN: tuple[str, ...] = ("conv_layer", "conv_transpose_layer", "dense_layer",
-                        "conv_channels_last_memory", "pad_mode")
+                        "conv_channels_last_memory", "pad_mode", "adaptive_avg_pool", "adaptive_max_pool")
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 # Any: their stubs disagree on int vs tuple arguments across 1-, 2- and 3-D.
@@ -516,6 +516,32 @@ def avg_pool(
     s = stride if stride is not None else window
     y: torch.Tensor = _AVG_POOL[nd](x, window, s, sym, ceil_mode, count_include_pad)
     return y.movedim(1, -1) if layout == "channels_last" else y
+
+
+_ADAPTIVE: dict[str, dict[int, Any]] = {
+    "avg": {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d},
+    "max": {1: F.adaptive_max_pool1d, 2: F.adaptive_max_pool2d, 3: F.adaptive_max_pool3d},
+}
+
+
+def _adaptive(x: torch.Tensor, kind: str, output_size: int | Sequence[int], layout: str) -> torch.Tensor:
+    if layout == "channels_last":
+        x = x.movedim(-1, 1)
+    y: torch.Tensor = _ADAPTIVE[kind][x.ndim - 2](x, output_size)
+    return y.movedim(1, -1) if layout == "channels_last" else y
+
+
+def adaptive_avg_pool(x: torch.Tensor, output_size: int | Sequence[int], *,
+                      layout: str = "channels_first") -> torch.Tensor:
+    """F.adaptive_avg_pool*d (nn.AdaptiveAvgPool*d): output i of an axis of length L averages the
+    cells [floor(i*L/n), ceil((i+1)*L/n))."""
+    return _adaptive(x, "avg", output_size, layout)
+
+
+def adaptive_max_pool(x: torch.Tensor, output_size: int | Sequence[int], *,
+                      layout: str = "channels_first") -> torch.Tensor:
+    """F.adaptive_max_pool*d (nn.AdaptiveMaxPool*d), over the same windows as adaptive_avg_pool."""
+    return _adaptive(x, "max", output_size, layout)
 
 
 def global_avg_pool(x: torch.Tensor, *, layout: str = "channels_first") -> torch.Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,7 +120,7 @@ def from_options(get: Any) -> Config:
                 for opt, dest, choices, _ in SELECTIONS}
     precision = one_of("--equiv-precision", get("equiv_precision") or "ieee", PRECISIONS)
     cpu_kernels = one_of("--equiv-cpu-kernels", get("equiv_cpu_kernels") or "default", CPU_KERNELS)
-    cache = get("equiv_jax_cache")
+    cache = get("equiv_jax_cache") or os.environ.get("EQUIV_JAX_CACHE")  # "off" from either means off
     jax_cache = None if cache == "off" else Path(cache) if cache else default_jax_cache()
     mlir_context = one_of("--equiv-jax-mlir-context", get("equiv_jax_mlir_context") or "shared",
                           JAX_MLIR_CONTEXTS)

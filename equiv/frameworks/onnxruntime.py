@@ -4,8 +4,8 @@ provider when onnxruntime-gpu is installed), as exported models are deployed.
 
 Arrays are NumPy arrays: ORT takes and returns them. A graph's arrays are its inputs, not
 initializers, so one session serves every input of the same shapes; sessions are cached by the graph
-(its ops and attributes), the input shapes and dtypes, and the provider, and dropped once every
-program (item key) that used one is released.
+(its ops and attributes), the input shapes and dtypes, and the provider; once every program (item
+key) that used one is released it idles, and the least recently used past IDLE_SESSIONS are dropped.
 
 ONNX is channels_first only (NCHW data, OIHW weights): channels_last goes through Transpose nodes
 around the op, as tf2onnx exports a Keras model. What ORT cannot run raises Unsupported:
@@ -48,6 +48,7 @@ OWN: tuple[str, ...] = ("sequential_model", "torch_onnx_export")
 OPSET = 21  # pinned: every op here has had its current definition since opset 19 or earlier
 IR_VERSION = 10  # opset 21's; onnx.helper would write its newest, which an older ORT refuses
 MAX_SESSIONS = 2048  # the least recently used session past these is dropped (each holds ~0.2 MB)
+IDLE_SESSIONS = 256  # released sessions kept for a later program (a Transpose or Reshape recurs)
 # The ONNX spelling of equiv's named paddings. SAME is SAME_UPPER: the odd pixel at the end, as TF's
 # SAME; SAME_LOWER puts it at the start.
 AUTO_PAD = {"valid": "VALID", "same": "SAME_UPPER", "same_lower": "SAME_LOWER"}
@@ -93,6 +94,7 @@ def _threads() -> int:
 
 
 _sessions: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_idle: OrderedDict[tuple[Any, ...], Any] = OrderedDict()  # released: no program still to run uses them
 _users: dict[tuple[Any, ...], set[tuple[Any, ...]]] = {}  # session key -> the programs that ran it
 _used: dict[tuple[Any, ...], set[tuple[Any, ...]]] = {}  # program key -> the sessions it ran
 _stats: dict[str, float] = {"compiles": 0, "compile_seconds": 0.0}
@@ -118,9 +120,11 @@ def release(key: tuple[Any, ...]) -> None:
     for session in _used.pop(key, ()):
         users = _users.get(session, set())
         users.discard(key)
-        if not users:
+        if not users and session in _sessions:
             _users.pop(session, None)
-            _sessions.pop(session, None)
+            _idle[session] = _sessions.pop(session)
+            while len(_idle) > IDLE_SESSIONS:
+                _idle.popitem(last=False)
 
 
 @functools.cache
@@ -296,7 +300,7 @@ class _Graph:
                tuple((k, a.shape, a.dtype.str) for k, a in self.feeds.items()))
         session = _sessions.get(key)
         if session is None:
-            session = _sessions[key] = self._session(output)
+            session = _sessions[key] = _idle.pop(key, None) or self._session(output)
             while len(_sessions) > MAX_SESSIONS:
                 _users.pop(_sessions.popitem(last=False)[0], None)
         else:

@@ -1018,6 +1018,72 @@ MUTANTS: list[Mutant] = [
         ),
         shows=BEYOND,
     ),
+    Mutant(
+        "symmetric_for_reflect",
+        ("tensorflow", "jax"),  # torch's F.pad has no symmetric mode to plant
+        _src(
+            "Mutant: torch's padding_mode='reflect' ported as tf.pad(mode='SYMMETRIC') (jnp.pad "
+            "'symmetric'), the edge repeated.",
+            """
+            case = Case(grid={"L": [7]}, output_layout="channels_last")
+            PAIRS = [(0, 0), (1, 1), (0, 0)]
+
+            @case.inputs
+            def draw(rng, p):
+                return conv_inputs(rng, layout="channels_last", spatial=[p.L], kernel=[3], channels=2,
+                                   out_channels=3)
+
+            @case.oracle
+            def expected(p, x, w, b):
+                return oracle.conv(oracle.pad(x, PAIRS, "reflect"), w, b, layout="channels_last")
+
+            @case.variant(frameworks=["torch", "tensorflow", "jax"])
+            def correct(fw, p, x, w, b):
+                return fw.conv(fw.pad_mode(x, PAIRS, "reflect"), w, b, layout="channels_last")
+
+            @case.variant(frameworks=["tensorflow", "jax"])
+            def mutant(fw, p, x, w, b):
+                return fw.conv(fw.pad_mode(x, PAIRS, "symmetric"), w, b, layout="channels_last")
+            """,
+        ),
+        shows=BEYOND,
+        hint="error only on the borders",
+    ),
+    Mutant(
+        "max_pool_skips_nan",
+        ("torch", "jax"),  # TF's own MaxPool already drops NaN: the claim records that as a difference
+        _src(
+            "Mutant: a max pool that reads NaN as missing (NaN set to -inf first, nanmax), where the "
+            "claim says NaN propagates.",
+            """
+            case = Case(grid={"H": [6]}, tolerance=tolerance.exact(), output_layout="channels_last")
+
+            @case.inputs
+            def draw(rng, p):
+                x = rng.standard_normal((2, p.H, 5, 3))
+                x[rng.random(x.shape) < 0.15] = np.nan
+                return {"x": x}
+
+            @case.oracle
+            def expected(p, x):
+                return oracle.max_pool(x, 2, stride=1, layout="channels_last")
+
+            @case.variant(frameworks=["torch", "jax"])
+            def correct(fw, p, x):
+                return fw.max_pool(x, 2, stride=1, layout="channels_last")
+
+            @case.variant(frameworks=["tensorflow"], expect="differs", reason="TF's MaxPool drops NaN")
+            def tf_drops_nan(fw, p, x):
+                return fw.max_pool(x, 2, stride=1, layout="channels_last")
+
+            @case.variant(frameworks=["torch", "jax"])
+            def mutant(fw, p, x):
+                return fw.max_pool(_native(fw, np.nan_to_num(fw.to_numpy(x), nan=-np.inf)), 2, stride=1,
+                                   layout="channels_last")
+            """,
+        ),
+        shows=r"non-finite value\(s\) where the oracle differs",
+    ),
     # ---- the other kinds of check can fail too ----
     Mutant(
         "differs_but_agrees",
@@ -1402,6 +1468,47 @@ def test_broken_torch_same_mapping_fails_real_case(
     assert {i.variant for i in torch_red} == {"explicit_asymmetric_pad"}, _summary(torch_red)
     unexplained = [i for i in torch_red if "padding" not in _hints(i)]
     assert not unexplained, "torch failures with no hint pointing at the padding:\n" + _summary(unexplained)
+
+
+def _floor_adaptive(x: Any, output_size: Any, layout: str, reduce: Any) -> Any:
+    """The mistake: JAX's hand-built adaptive windows end at floor((i+1)*L/n), not ceil: short where n
+    does not divide L (and empty where n > L)."""
+    import jax.numpy as jnp
+
+    nd = x.ndim - 2
+    first = 2 if layout == "channels_first" else 1
+    for a, n in enumerate(frameworks.per_axis(output_size, nd)):
+        axis, length = first + a, x.shape[first + a]
+        windows = [slice(i * length // n, (i + 1) * length // n) for i in range(n)]
+        parts = [reduce(x[(slice(None),) * axis + (cells,)], axis=axis, keepdims=True) for cells in windows]
+        x = jnp.concatenate(parts, axis)
+    return x
+
+
+def test_floor_for_ceil_in_the_adaptive_window_fails_the_real_claim(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    installed: tuple[str, ...],
+    mutation_record: Any,
+) -> None:
+    """JAX's hand-built adaptive pool made to end each window at floor((i+1)*L/n) turns exactly its own
+    items red on the real adaptive_pooling claim, where n does not divide L; torch stays green."""
+    if not {"torch", "jax"} <= set(installed):
+        pytest.skip("needs torch and jax")
+    cases = _fresh(pytester, monkeypatch)
+    source = ROOT / "cases" / "adaptive_pooling.py"
+    (cases / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setattr(frameworks.load("jax"), "_adaptive", _floor_adaptive)
+
+    items = run_cases(pytester, ["torch", "jax"], "float32", "-k", "native_or_by_hand")
+    red = [i for i in items if i.outcome != "passed"]
+    # Where n divides L floor and ceil agree: 10 -> 5, 10 -> 1, 7 -> 7 and 14 -> 7 stay green, for both
+    # kinds and both layouts; every other JAX item is red.
+    jax_green = [i for i in items if i.framework == "jax" and i.outcome == "passed"]
+    caught = (bool(red) and all(i.framework == "jax" for i in red)
+              and {i.variant for i in red} == {"native_or_by_hand"} and len(jax_green) == 4 * 2 * 2)
+    mutation_record("adaptive_window_floor_for_ceil", caught, None)
+    assert caught, "floor for ceil in JAX's adaptive windows was NOT caught as expected:\n" + _summary(items)
 
 
 def test_a_framework_that_drops_the_bias_fails_the_bias_claim(

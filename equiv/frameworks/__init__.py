@@ -315,7 +315,8 @@ def case_api_lines() -> list[str]:
 OWN_NAMES: tuple[str, ...] = ("conv_layer", "conv_transpose_layer", "dense_layer",
                               "conv_channels_last_memory", "pool_layer", "separable_conv",
                               "conv_transpose_output_shape", "pad_mode", "adaptive_avg_pool",
-                              "adaptive_max_pool", "sequential_model", "torch_onnx_export")
+                              "adaptive_max_pool", "adaptive_pool_layer", "sequential_model",
+                              "torch_onnx_export")
 
 if TYPE_CHECKING:  # mypy checks each module against the Protocol
     from equiv.frameworks import jax as _jax

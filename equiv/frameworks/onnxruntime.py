@@ -95,6 +95,7 @@ def _threads() -> int:
 
 _sessions: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 _idle: OrderedDict[tuple[Any, ...], Any] = OrderedDict()  # released: no program still to run uses them
+_refused: dict[tuple[Any, ...], str] = {}  # graphs ORT has no kernel for: the reason, asked once
 _users: dict[tuple[Any, ...], set[tuple[Any, ...]]] = {}  # session key -> the programs that ran it
 _used: dict[tuple[Any, ...], set[tuple[Any, ...]]] = {}  # program key -> the sessions it ran
 _stats: dict[str, float] = {"compiles": 0, "compile_seconds": 0.0}
@@ -299,8 +300,15 @@ class _Graph:
         key = (tuple(self.nodes), tuple(self.constants), output, _state["provider"], _state["tf32"],
                tuple((k, a.shape, a.dtype.str) for k, a in self.feeds.items()))
         session = _sessions.get(key)
+        if session is None and key in _refused:
+            raise Unsupported(_refused[key])
         if session is None:
-            session = _sessions[key] = _idle.pop(key, None) or self._session(output)
+            try:
+                session = _idle.pop(key, None) or self._session(output)
+            except Unsupported as e:
+                _refused[key] = str(e)  # a float64 graph is refused at every seed and program alike
+                raise
+            _sessions[key] = session
             while len(_sessions) > MAX_SESSIONS:
                 _users.pop(_sessions.popitem(last=False)[0], None)
         else:

@@ -8,20 +8,34 @@ common port `padding=d*(k-1)//2` on both sides (symmetric) differs from SAME at 
 length. The seed question: Keras Conv1D(32, 5, strides=2, padding="same") on 128 steps gives 64.
 """
 
-from equiv import Case, conv_inputs, oracle
+from equiv import Case, conv_inputs, fuzz, oracle
 
 one_d = {"nd": [1], "L": [7, 8], "k": [2, 3], "s": [1, 2, 3], "d": [1, 2], "padding": ["same", "same_lower"]}
 two_d = {"nd": [2], "L": [7, 8], "k": [2, 3], "s": [2, 3], "d": [1, 2], "padding": ["same", "same_lower"]}
 seed_question = {"nd": [1], "L": [128], "k": [5], "s": [2], "d": [1], "padding": ["same"]}
-case = Case(grid=[one_d, two_d, seed_question], output_layout="channels_last")
+# Off the grid: 1- to 3-D, the length and the kernel per axis (a grid point's L is its first axis, the
+# next one L + 1), stride and dilation together (TensorFlow and Keras refuse them: skips), the
+# channels (C, O) and the batch (N).
+LONGEST = {1: 40, 2: 16, 3: 8}  # per axis: modest shapes keep a draw fast
+domain = {"nd": range(1, 4), "L": lambda p: fuzz.per_axis(range(1, LONGEST[p.nd] + 1))(p),
+          "k": fuzz.per_axis(range(1, 8)), "s": range(1, 5), "d": range(1, 5),
+          "padding": ["same", "same_lower"], "C": range(1, 10), "O": range(1, 10), "N": range(1, 4)}
+case = Case(grid=[one_d, two_d, seed_question], domain=domain, output_layout="channels_last")
+
+
+def _spatial(p):
+    return list(p.L) if isinstance(p.L, tuple) else [p.L, p.L + 1][: p.nd]
+
+
+def _kernel(p):
+    return list(p.k) if isinstance(p.k, tuple) else [p.k] * p.nd
 
 
 @case.inputs
 def draw(rng, p):
-    spatial, o = [p.L, p.L + 1][: p.nd], 32 if p.L == 128 else 3
-    return conv_inputs(
-        rng, layout="channels_last", spatial=spatial, kernel=[p.k] * p.nd, channels=2, out_channels=o
-    )
+    c, o = p.get("C", 2), p.get("O", 32 if p.L == 128 else 3)
+    return conv_inputs(rng, layout="channels_last", spatial=_spatial(p), kernel=_kernel(p), channels=c,
+                       out_channels=o, batch=p.get("N", 2))
 
 
 @case.oracle
@@ -36,7 +50,8 @@ def _conv(fw, p, x, w, b, padding):
 @case.variant
 def explicit_asymmetric_pad(fw, p, x, w, b):
     lower = p.padding == "same_lower"
-    pairs = [oracle.same_padding(n, p.k, p.s, p.d, lower=lower) for n in x.shape[1:-1]]
+    pairs = [oracle.same_padding(n, k, p.s, p.d, lower=lower)
+             for n, k in zip(x.shape[1:-1], _kernel(p), strict=True)]
     return _conv(fw, p, fw.pad(x, [(0, 0), *pairs, (0, 0)]), w, b, "valid")
 
 
@@ -70,7 +85,22 @@ def torch_same_string_refuses_stride(fw, p, x, w, b):
     return fw.conv_layer(fw.transpose(x, first), w_first, b, stride=p.s, padding="same", dilation=p.d)
 
 
-@case.variant(expect="differs", when=lambda p: p.padding == "same" and p.s == 2 and p.L % 2 == 0 and p.k % 2,
+def _symmetric(p):
+    """The common port's padding, d*(k-1)//2 on both sides of each axis."""
+    return [p.d * (k - 1) // 2 for k in _kernel(p)]
+
+
+def _symmetric_differs(p):
+    """The grid's rule (stride 2, an odd kernel over an even first axis: SAME's odd total puts one cell
+    fewer before), where that kernel reaches past one cell (k = 1 pads nothing either way), and the
+    port's conv has an output on every axis (an even kernel over one cell has none)."""
+    n, k = _spatial(p)[0], _kernel(p)[0]
+    fits = all(m + 2 * pad >= (kk - 1) * p.d + 1 for m, kk, pad in zip(_spatial(p), _kernel(p), _symmetric(p),
+                                                                        strict=True))
+    return p.padding == "same" and p.s == 2 and n % 2 == 0 and k % 2 == 1 and k > 1 and fits
+
+
+@case.variant(expect="differs", when=_symmetric_differs,
               reason="symmetric d*(k-1)//2 padding is not SAME at stride 2 on an even length")
 def symmetric_padding_mistake(fw, p, x, w, b):
-    return _conv(fw, p, x, w, b, p.d * (p.k - 1) // 2)
+    return _conv(fw, p, x, w, b, p.d * (p.k - 1) // 2 if isinstance(p.k, int) else _symmetric(p))

@@ -9,7 +9,8 @@ Known non-equivalence: padding="same" is centred, not causal (it reads the futur
 
 from equiv import Case, conv_inputs, oracle
 
-case = Case(grid={"layout": ["channels_last", "channels_first"], "L": [8, 9], "k": [2, 3], "d": [1, 2, 4]}, values=("normal", "wide"))
+case = Case(grid={"layout": ["channels_last", "channels_first"], "L": [8, 9], "k": [2, 3], "d": [1, 2, 4]},
+            values=("normal", "wide"))
 
 
 @case.inputs

@@ -11,7 +11,8 @@ Quirk pinned: the (k, C) form moves channels into a spatial axis, so the weights
 
 from equiv import Case, conv_inputs, oracle
 
-case = Case(grid={"layout": ["channels_last", "channels_first"], "L": [7, 8], "k": [1, 3], "C": [1, 4]}, values=("normal", "wide"))
+case = Case(grid={"layout": ["channels_last", "channels_first"], "L": [7, 8], "k": [1, 3], "C": [1, 4]},
+            values=("normal", "wide"))
 
 
 @case.inputs

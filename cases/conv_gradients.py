@@ -41,6 +41,11 @@ def _holds(p):
         # TensorFlow's CPU Conv3D has no groups ("Number of channels in filter ... must match"), an
         # InvalidArgumentError equiv.frameworks.tensorflow does not yet read as a skip.
         return False
+    if "N" in p and any((k - 1) * p.d + 1 > n for k, n in zip(p.k, p.L, strict=True)):
+        # A kernel longer than the input: oneDNN's bfloat16 backward-weights kernels (torch mkldnn and
+        # TF) return uninitialised values (1e20 to 1e69, NaN; different each run) for the taps that
+        # see only padding. No error model can state that; no upstream report found. Out until fixed.
+        return False
     # The grid keeps stride and dilation apart (its items stay as they were); a drawn point (it has
     # N) takes both: TensorFlow refuses them (a skip), torch and JAX compute them.
     return "N" in p or not (p.s > 1 and p.d > 1)

@@ -506,6 +506,9 @@ def avg_pool(
     if layout == "channels_last":
         x = x.movedim(-1, 1)
     nd = x.ndim - 2
+    if nd == 3 and any(n < k for n, k in zip(x.shape[2:], per_axis(window, 3), strict=True)):
+        # avg_pool1d/2d and max_pool3d take this geometry; no upstream report found.
+        raise Unsupported("torch's CPU avg_pool3d refuses an input shorter than its window, even padded")
     sym, explicit = _torch_padding(_pool_pairs(x, window, stride, padding))
     if explicit is not None and not count_include_pad:
         raise Unsupported(

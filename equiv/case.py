@@ -333,8 +333,9 @@ def _gap(case: Case, framework: str) -> Variant:
 
     def no_variant(fw: Any, p: Params, **inputs: Any) -> None:
         here = [v.name for v in case.declared if v.applies(p)]
-        raise Unsupported(f"{framework}: no variant of this claim runs it here (the variants at this point, "
-                          f"{', '.join(here) or 'none'}, name other frameworks); a variant without "
+        which = (f"the variants at this point, {', '.join(here)}, name other frameworks" if here
+                 else "no variant applies at this point")
+        raise Unsupported(f"{framework}: no variant of this claim runs it here ({which}); a variant without "
                           f"frameworks=, or one naming {framework}, would")
 
     return Variant(f"no_variant_for_{framework}", no_variant, (framework,),

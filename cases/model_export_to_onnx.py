@@ -59,8 +59,9 @@ def _layers(fw, p, x, w, permute_rows=True):
         if permute_rows:  # Flatten gives (H, W, C) order in channels_last: permute the Dense rows to it
             flat = fw.reshape(w["w3"], (C2, S2 // 2, S2 // 2, H))
             w["w3"] = fw.reshape(fw.transpose(flat, (1, 2, 0, 3)), (-1, H))
-    return x, [("conv", w["w1"], w["b1"]), ("relu",), ("max_pool", 2), ("conv", w["w2"], w["b2"]), ("relu",),
-               ("max_pool", 2), ("flatten",), ("dense", w["w3"], w["b3"]), ("relu",), ("dense", w["w4"], w["b4"])]
+    return x, [("conv", w["w1"], w["b1"]), ("relu",), ("max_pool", 2),
+               ("conv", w["w2"], w["b2"]), ("relu",), ("max_pool", 2),
+               ("flatten",), ("dense", w["w3"], w["b3"]), ("relu",), ("dense", w["w4"], w["b4"])]
 
 
 @case.variant(frameworks=["onnxruntime"], when=lambda p: p.layout == "channels_first")

@@ -45,9 +45,9 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "pytest.ini").write_text("[pytest]\nequiv_cases = cases\n")
     import subprocess
     import sys
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--equiv-device", "cpu",
-                           "--equiv-framework", "torch,jax", "--equiv-report=old.json",
-                           "--equiv-outputs=old.npz"], cwd=folder, capture_output=True, text=True, check=False)
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--equiv-device", "cpu",
+               "--equiv-framework", "torch,jax", "--equiv-report=old.json", "--equiv-outputs=old.npz"]
+    done = subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     return folder
 
@@ -86,7 +86,8 @@ def test_a_defect_that_appeared_is_named_and_a_new_xfail_fails(real_run: Path) -
     def xfail(report: dict[str, Any]) -> None:
         report["results"][0].update(outcome="xfailed", known_defect="some-entry")
     d = diff.diff(diff.load(real_run / "old.json"), diff.load(_planted(real_run, xfail)))
-    assert [c["change"] for c in d.defect_changes] == ["appeared"] and d.defect_changes[0]["new"] == "some-entry"
+    assert [c["change"] for c in d.defect_changes] == ["appeared"]
+    assert d.defect_changes[0]["new"] == "some-entry"
     assert diff.failing(d, None) == ["1 outcome change(s)"]  # even when the new outcome is xfailed
 
 

@@ -265,10 +265,11 @@ class FuzzItem(pytest.Item):
         # hypothesis keys its example database by the test's name: one key per claim, device and dtype.
         probe.__name__ = probe.__qualname__ = f"fuzz_{self.path.stem}_{self.device}_{self.dtype}"
         deadline = time.monotonic() + self._seconds(cfg)
+        # A time budget runs batches of 10 draws until it is spent (the database replays failures first).
+        test = given(st.data())(fuzz.settings(cfg.fuzz_profile, cfg.fuzz or 10, cfg.fuzz_db)(probe))
         try:
             while True:
-                batch = cfg.fuzz if cfg.fuzz else 10
-                given(st.data())(fuzz.settings(cfg.fuzz_profile, batch, cfg.fuzz_db)(probe))()
+                test()
                 if cfg.fuzz or time.monotonic() >= deadline:
                     break
         except CaseFailure:

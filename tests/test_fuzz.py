@@ -91,6 +91,15 @@ def test_a_correct_claim_fuzzes_green_and_records_its_draws(planted: pytest.Pyte
     assert all(r["fuzzed"] and r["outcome"] == "passed" for r in records)
 
 
+def test_a_time_budget_runs_batches_until_it_is_spent(planted: pytest.Pytester) -> None:
+    (planted.path / "cases" / "planted_same.py").write_text(PLANTED.replace(
+        "(1 if p.s == 3 and total % 2 else 0)", "0"))
+    result = _run(planted, "--equiv-fuzz-minutes", "0.15", "--equiv-fuzz-db", "off", "--equiv-report=t.json")
+    assert result.ret == 0, result.stdout.str()
+    records = json.loads((planted.path / "t.json").read_text())["results"]
+    assert len({json.dumps(r["params"]) + str(r["seed"]) for r in records}) > 10  # more than one batch
+
+
 def test_a_domain_point_the_oracle_rejects_is_the_cases_not_a_frameworks(planted: pytest.Pytester) -> None:
     (planted.path / "cases" / "planted_same.py").write_text(PLANTED.replace(
         '"k": range(1, 6)', '"k": range(0, 6)').replace("(1 if p.s == 3 and total % 2 else 0)", "0"))

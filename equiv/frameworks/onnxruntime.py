@@ -367,9 +367,25 @@ def _padding(padding: Any, spatial: Sequence[int], kernel: Sequence[int], stride
              dilation: Any) -> dict[str, Any]:
     """auto_pad for the named paddings ONNX has, else explicit `pads`."""
     if isinstance(padding, str) and padding in AUTO_PAD:
+        _same_clamps(padding, spatial, kernel, stride, dilation)
         return {"auto_pad": AUTO_PAD[padding]}
     pairs = oracle.padding_pairs(padding, spatial, kernel, stride, dilation)
     return {"pads": _pads(pairs)}
+
+
+def _same_clamps(padding: str, spatial: Sequence[int], kernel: Sequence[int], stride: Any, dilation: Any,
+                 transposed: bool = False) -> None:
+    """ORT's SAME_UPPER/LOWER does not clamp a negative total padding (a stride past the dilated kernel):
+    MaxPool refuses it, Conv reads shifted cells, ConvTranspose crops a cell too many."""
+    if padding == "valid":
+        return
+    nd = len(kernel)
+    for n, k, s, d in zip(spatial, kernel, per_axis(stride, nd), per_axis(dilation, nd), strict=True):
+        reach = (k - 1) * d + 1
+        total = reach - s if transposed else (-(-n // s) - 1) * s + reach - n
+        if total < 0:
+            raise Unsupported("onnxruntime: auto_pad SAME does not clamp a negative total padding (a stride "
+                              "past the kernel): microsoft/onnxruntime#10086")
 
 
 def _pads(pairs: Sequence[tuple[int, int]]) -> list[int]:
@@ -408,6 +424,8 @@ def conv_transpose(x: Any, w: Any, b: Any = None, *, stride: int | Sequence[int]
         xi, wi = _first(g, xi, nd), _oihw(g, wi, nd)  # (*k, C_out/g, C_in) -> (C_in, C_out/g, *k)
     if isinstance(padding, str) and padding not in AUTO_PAD:
         raise Unsupported(f"onnxruntime: ConvTranspose has no padding={padding!r}")
+    if isinstance(padding, str):
+        _same_clamps(padding, _spatial(x, layout), kernel, stride, dilation, transposed=True)
     pad = ({"auto_pad": AUTO_PAD[padding]} if isinstance(padding, str)
            else {"pads": _pads(oracle.padding_pairs(padding, _spatial(x, layout), kernel))})
     inputs = (xi, wi) if b is None else (xi, wi, g.input(b))

@@ -66,8 +66,8 @@ def _terms(p):
     return cells + 2
 
 
-# global_ first: fuzz.domains widens the grid space sharing the most parameters with each domain, the
-# first on a tie, and global_'s parameters are all window's too (the items and their ids are the same).
+# Each domain widens the grid space sharing the most parameters with it (fuzz.domains): the global
+# domain widens global_, whose parameters window shares too but without window's k, s and padding.
 case = Case(grid=[global_, window, ceil], domain=domain, tolerance=tolerance.derived(terms=_terms))
 
 

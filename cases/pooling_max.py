@@ -50,8 +50,8 @@ domain = [
     {"op": ["global"], "layout": ["channels_last", "channels_first"], "nd": range(1, 4),
      "L": lambda p: fuzz.per_axis(range(1, LONGEST[p.nd] + 1))(p), "C": range(1, 10), "N": range(1, 4)},
 ]
-# global_ first: fuzz.domains widens the grid space sharing the most parameters with each domain, the
-# first on a tie, and global_'s parameters are all window's too (the items and their ids are the same).
+# Each domain widens the grid space sharing the most parameters with it (fuzz.domains): the global
+# domain widens global_, whose parameters window shares too but without window's k, s and padding.
 case = Case(grid=[global_, window, ceil], domain=domain, tolerance=tolerance.exact())
 
 

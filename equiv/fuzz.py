@@ -65,8 +65,9 @@ def domains(case: Case) -> list[dict[str, Any]]:
     declared = [dict(case.domain)] if isinstance(case.domain, Mapping) else [dict(d) for d in case.domain]
     out = []
     for d in declared:
-        # The grid space this domain widens: the one sharing the most parameters with it.
-        g = max(spaces, key=lambda sp: len(set(sp) & set(d)), default={})
+        # The grid space this domain widens: the one sharing the most parameters with it; on a tie, the
+        # one with the fewest parameters the domain does not name (grid order never decides).
+        g = max(spaces, key=lambda sp: (len(set(sp) & set(d)), -len(set(sp) - set(d))), default={})
         out.append({**{k: d.get(k, values) for k, values in g.items()},
                     **{k: v for k, v in d.items() if k not in g}})
     return out

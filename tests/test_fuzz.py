@@ -132,6 +132,16 @@ def test_a_claim_without_a_domain_is_fuzzed_over_its_grids_values_combined() -> 
     assert fuzz.domains(case) == [{"nd": [1, 2], "k": [1, 3, 5]}, {"x": [0]}]
 
 
+def test_a_domain_widens_the_closest_grid_whatever_the_grid_order() -> None:
+    window = {"op": ["window"], "nd": [1], "k": [2], "s": [1]}
+    global_ = {"op": ["global"], "nd": [1]}
+    domain = [{"op": ["window"], "nd": range(1, 4), "k": range(1, 8), "s": range(1, 5)},
+              {"op": ["global"], "nd": range(1, 4)}]
+    for grid in ([window, global_], [global_, window]):
+        spaces = fuzz.domains(Case(grid=grid, domain=domain))
+        assert [sorted(sp) for sp in spaces] == [["k", "nd", "op", "s"], ["nd", "op"]]
+
+
 def test_a_domain_widens_the_grid_it_names_and_keeps_the_rest() -> None:
     case = Case(grid={"layout": ["a", "b"], "k": [3], "s": [1, 2]},
                 domain={"s": range(1, 5), "L": range(1, 9)})

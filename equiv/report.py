@@ -213,7 +213,28 @@ class Reporter:
         lines.insert(1, "  ".join("-" * w for w in widths))
         lines.append("cells: passed / FAILED / E = framework error / skipped (+ xfailed known defects) "
                      "results, one per framework of each test; '-' = none selected")
-        return [*self.kernel_lines(), *lines, *folded, *self.known_lines()]
+        return [*self.kernel_lines(), *lines, *folded, *self.known_lines(), *self.fuzz_lines()]
+
+    def fuzz_lines(self) -> list[str]:
+        """How much a fuzz run drew: distinct draws (a claim's point, seed, dtype and value mode), in
+        all and per claim, and how many of them each framework ran (not skipped)."""
+        draws: dict[str, set[str]] = defaultdict(set)
+        ran: dict[str, set[str]] = defaultdict(set)
+        for r in self.records:
+            if not r.get("fuzzed"):
+                continue
+            key = json.dumps([r["case"], r["params"], r["seed"], r["device"], r["dtype"], r.get("values")],
+                             sort_keys=True, default=str)
+            draws[r["case"]].add(key)
+            if r["outcome"] != Outcome.SKIPPED:
+                ran[r["framework"]].add(key)
+        if not draws:
+            return []
+        total = sum(len(d) for d in draws.values())
+        per_claim = ", ".join(f"{c} {len(d):,}" for c, d in sorted(draws.items(), key=lambda kv: -len(kv[1])))
+        per_fw = ", ".join(f"{f} {len(ran[f]):,}" for f in self.cfg.frameworks if f in ran)
+        return [f"fuzzed: {total:,} draws (point, seed, dtype, values) of {len(draws)} claims; "
+                f"ran (not skipped) in {per_fw or 'no framework'}", f"  per claim: {per_claim}"]
 
     def known_lines(self) -> list[str]:
         """Per known defect that showed: its xfailed results, and which of their outputs showed it

@@ -668,10 +668,18 @@ def _conv_geometry(
     dilation: object,
     groups: object,
     layout: str,
+    lhs_dilation: object = 1,
 ) -> _ConvGeometry:
     xc = _input_cf(fn, x, layout)
     nd = xc.ndim - 2
     wc = _weight_cf(fn, w, nd, layout)
+    lhs = _per_axis(fn, "lhs_dilation", lhs_dilation, nd)
+    if any(v > 1 for v in lhs):
+        if isinstance(padding, str):
+            # As lax: a named padding would be resolved against the undilated length; say the pairs.
+            raise ValueError(f"{fn}: padding={padding!r} with lhs_dilation={lhs_dilation!r}; give explicit "
+                             "(before, after) pairs per axis, as lax.conv_general_dilated requires")
+        xc = _dilate(xc, lhs)
     s = _per_axis(fn, "stride", stride, nd)
     d = _per_axis(fn, "dilation", dilation, nd)
     g = _check_groups(fn, groups)
@@ -690,6 +698,13 @@ def _conv_geometry(
     return _ConvGeometry(xc, wc, s, d, pads, out, g)
 
 
+def _dilate(xc: Array, factors: Sequence[int]) -> Array:
+    """(L - 1) * f + 1 cells per spatial axis: x's cells f apart, zeros between (lax's lhs_dilation)."""
+    out = np.zeros(xc.shape[:2] + tuple((n - 1) * f + 1 for n, f in zip(xc.shape[2:], factors, strict=True)))
+    out[(slice(None), slice(None), *(slice(None, None, f) for f in factors))] = xc
+    return out
+
+
 def _pad(xc: Array, pads: Sequence[tuple[int, int]], value: float = 0.0) -> Array:
     padded: Array = np.pad(xc, ((0, 0), (0, 0), *pads), constant_values=value)
     return padded
@@ -705,9 +720,15 @@ def conv(
     dilation: IntOrTuple = 1,
     groups: int = 1,
     layout: str = "channels_first",
+    lhs_dilation: IntOrTuple = 1,
 ) -> Array:
-    """N-D grouped, strided, dilated cross-correlation plus bias, in float64."""
-    geo = _conv_geometry("conv", x, w, stride, padding, dilation, groups, layout)
+    """N-D grouped, strided, dilated cross-correlation plus bias, in float64.
+
+    ``lhs_dilation`` (lax's name) first spreads x's cells that far apart with zeros between, (L-1)*f + 1
+    per axis; ``padding`` then pads that (explicit pairs only, as in lax). With a flipped kernel whose
+    in/out axes are swapped, it is ``conv_transpose``: padding (k-1)*d - crop at each end.
+    """
+    geo = _conv_geometry("conv", x, w, stride, padding, dilation, groups, layout, lhs_dilation)
     n, (o, cg), kernel, g = geo.x.shape[0], geo.w.shape[:2], geo.w.shape[2:], geo.groups
     bias = _bias("conv", b, o)
     cols = _im2col(_pad(geo.x, geo.pads), kernel, geo.stride, geo.dilation, geo.out, g)

@@ -202,6 +202,22 @@ class TestConvExamples:
         close(y, [[[321, 432, 543]]])
 
 
+    def test_lhs_dilation(self) -> None:
+        # x = [1,2,3] spread 2 apart: [1,0,2,0,3], padded (1,1): [0,1,0,2,0,3,0]; with [1,10]:
+        # [10, 1, 20, 2, 30, 3].
+        close(oracle.conv([[[1, 2, 3]]], [[[1, 10]]], padding=[(1, 1)], lhs_dilation=2),
+              [[[10, 1, 20, 2, 30, 3]]])
+        # The flipped kernel [10,1] gives [1, 10, 2, 20, 3, 30]: the stride-2 transposed conv of x
+        # with [1, 10] (full[2i + j] += x[i] * w[j]).
+        close(oracle.conv([[[1, 2, 3]]], [[[10, 1]]], padding=[(1, 1)], lhs_dilation=2),
+              [[[1, 10, 2, 20, 3, 30]]])
+        close(oracle.conv_transpose([[[1, 2, 3]]], [[[1, 10]]], stride=2), [[[1, 10, 2, 20, 3, 30]]])
+
+    def test_lhs_dilation_takes_only_explicit_padding(self) -> None:
+        with pytest.raises(ValueError, match="explicit"):
+            oracle.conv([[[1, 2, 3]]], [[[1, 10]]], padding="same", lhs_dilation=2)
+
+
 class TestDenseExamples:
     def test_dense(self) -> None:
         # [1, 2] @ [[1, 10, 100], [2, 20, 200]] = [1+4, 10+40, 100+400].
@@ -1748,3 +1764,51 @@ def test_overflow_agrees_with_numpy_rounding() -> None:
         np.testing.assert_array_equal(np.isinf(oracle.overflow(y[:5], "float16")), want)
         assert np.isinf(oracle.overflow(y[5:], "bfloat16")).tolist() == np.isinf(
             y[5:].astype(ml_dtypes.bfloat16).astype(np.float64)).tolist()
+
+
+def brute_lhs_dilated_conv(x: np.ndarray, w: np.ndarray, lhs: list[int], pads: list[tuple[int, int]],
+                           d: list[int]) -> np.ndarray:
+    """y[n,o,i] = sum_{c,j} x[n,c,m] * w[o,c,j] over the taps where i + j*d - before = m*lhs (a cell of x;
+    the zeros between cells contribute nothing)."""
+    N, _, *L = x.shape
+    n_out, C, *K = w.shape
+    nd = len(L)
+    out = [(L[a] - 1) * lhs[a] + 1 + sum(pads[a]) - (K[a] - 1) * d[a] for a in range(nd)]
+    y = np.zeros((N, n_out, *out))
+    for n, o in itertools.product(range(N), range(n_out)):
+        for i in itertools.product(*map(range, out)):
+            for j in itertools.product(*map(range, K)):
+                at = [i[a] + j[a] * d[a] - pads[a][0] for a in range(nd)]
+                if all(v % lhs[a] == 0 and 0 <= v // lhs[a] < L[a] for a, v in enumerate(at)):
+                    m = tuple(v // lhs[a] for a, v in enumerate(at))
+                    y[(n, o, *i)] += sum(x[(n, c, *m)] * w[(o, c, *j)] for c in range(C))
+    return y
+
+
+@pytest.mark.parametrize("index", range(40))
+def test_lhs_dilation_matches_brute_force_and_is_the_transposed_conv(index: int) -> None:
+    """conv(lhs_dilation=s) by brute force; with the kernel flipped and its in/out axes swapped, and
+    padding (k-1)*d - crop at each end (output_padding more at the end), it is conv_transpose."""
+    rng = np.random.default_rng(4000 + index)
+    nd = int(rng.integers(1, 3))
+    L = [int(v) for v in rng.integers(1, 5, nd)]
+    K = [int(v) for v in rng.integers(1, 4, nd)]
+    s = [int(v) for v in rng.integers(1, 4, nd)]
+    d = [int(v) for v in rng.integers(1, 3, nd)]
+    cin, cout = (int(v) for v in rng.integers(1, 4, 2))
+    op = [int(rng.integers(0, max(si, di))) for si, di in zip(s, d, strict=True)]
+    full = [(n - 1) * si + (k - 1) * di + 1 for n, k, si, di in zip(L, K, s, d, strict=True)]
+    # a crop at most (k-1)*d (no negative padding) that leaves a cell
+    crop = [int(rng.integers(0, min((k - 1) * di, (f + o - 1) // 2) + 1))
+            for k, di, f, o in zip(K, d, full, op, strict=True)]
+    x = rng.standard_normal((2, cin, *L))
+    w = rng.standard_normal((cin, cout, *K))  # conv_transpose's (C_in, C_out, *k)
+    conv_w = np.flip(w, tuple(range(2, 2 + nd))).swapaxes(0, 1)
+    pads = [((k - 1) * di - c, (k - 1) * di - c + o) for k, di, c, o in zip(K, d, crop, op, strict=True)]
+    y = oracle.conv(x, conv_w, stride=1, padding=pads, dilation=d, lhs_dilation=s)
+    np.testing.assert_allclose(y, brute_lhs_dilated_conv(x, conv_w, s, pads, d), rtol=1e-12, atol=1e-12)
+    cropped = [(c, c) for c in crop]
+    np.testing.assert_allclose(y, oracle.conv_transpose(x, w, stride=s, padding=cropped, output_padding=op,
+                                                        dilation=d), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(y, brute_conv_transpose(x, w, None, s, cropped, op, d, 1), rtol=1e-12,
+                               atol=1e-12)

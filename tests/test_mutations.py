@@ -1562,3 +1562,35 @@ def test_onnx_same_lower_for_same_fails_the_auto_pad_claim(
     mutation_record("onnx_same_as_same_lower", caught, hint_seen)
     assert caught, "auto_pad=SAME_LOWER for SAME was NOT caught (or not only there):\n" + _summary(red)
     assert hint_seen, "ORT failures with no hint pointing at the padding:\n" + _summary(red)
+
+
+def test_an_unflipped_lhs_dilation_kernel_fails_the_real_claim(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    installed: tuple[str, ...],
+    mutation_record: Any,
+) -> None:
+    """The real lhs_dilation_is_transposed_conv claim with its kernel conversion forgetting the flip (the
+    usual first port of a transposed conv to lhs_dilation): its lhs_dilation and zero_stuffed items turn
+    red in torch and JAX, the framework's own transposed conv stays green."""
+    if not {"torch", "jax"} <= set(installed):
+        pytest.skip("needs torch and jax")
+    cases = _fresh(pytester, monkeypatch)
+    source = (ROOT / "cases" / "lhs_dilation_is_transposed_conv.py").read_text(encoding="utf-8")
+    right = "    return fw.flip(w, _taps(p)) if flip else w\n"
+    assert right in source, "the claim's kernel conversion changed: update this planted mistake"
+    (cases / "lhs_dilation_is_transposed_conv.py").write_text(source.replace(right, "    return w\n"),
+                                                              encoding="utf-8")
+
+    items = run_cases(pytester, ["torch", "jax"], "float32")
+    red = [i for i in items if i.outcome != "passed"]
+    ported = [i for i in items if i.variant in ("lhs_dilation", "zero_stuffed")]
+    # The one grid point whose crop leaves no tap in the output cannot show it (k 2, dilation 2, one
+    # input cell, crop 1): zero_stuffed in torch and JAX, lhs_dilation in JAX.
+    caught = ({(i.variant, i.framework) for i in red} == {("lhs_dilation", "jax"), ("zero_stuffed", "jax"),
+                                                          ("zero_stuffed", "torch")}
+              and {i.outcome for i in red} == {"failed"} and len(ported) - len(red) == 3)
+    hint_seen = caught and all("kernel flipped" in _hints(i) for i in red)
+    mutation_record("lhs_dilation_kernel_not_flipped", caught, hint_seen)
+    assert caught, "an unflipped lhs_dilation kernel was NOT caught as expected:\n" + _summary(red)
+

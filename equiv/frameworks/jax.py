@@ -289,14 +289,18 @@ def conv(
     groups: int = 1,
     layout: str = "channels_first",
     preferred_element_type: Any = None,
+    lhs_dilation: int | Sequence[int] = 1,
 ) -> jax.Array:
+    """lax.conv_general_dilated; lhs_dilation (JAX's own) spreads x's cells apart, as Flax's
+    ConvTranspose does (explicit padding pairs only, as lax requires)."""
     nd = x.ndim - 2
     y = lax.conv_general_dilated(
         x,
         w,
         window_strides=per_axis(stride, nd),
         padding=_lax_padding(padding, x, w, stride, dilation, layout),
-        rhs_dilation=per_axis(dilation, nd),  # lhs_dilation would be a transposed conv
+        lhs_dilation=per_axis(lhs_dilation, nd),
+        rhs_dilation=per_axis(dilation, nd),
         dimension_numbers=_dimension_numbers(nd, layout),
         feature_group_count=groups,
         precision=_precision,

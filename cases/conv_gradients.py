@@ -74,7 +74,16 @@ def expected(p, x, w, g):
     return {"dx": dx, "dw": dw, "db": db}
 
 
-@case.variant
+def _clear_of_onednn_1x1_strided_bfloat16(p):
+    """Out of the claim until fixed: oneDNN's 1x1 strided backward-weights path (reduce-to-unit-stride)
+    writes past its workspace with few input channels (uxlfoundation/oneDNN#6035), and in bfloat16
+    TF's weight gradient then comes back NaN now and then: a 1-cell input, 1-tap kernel, stride 2 gave
+    NaN in 1 to 9 of 40 calls in a process (stride 1 in none). No symptom type states a value that
+    changes from run to run. Found by fuzzing; the grid's kernels have 3 taps."""
+    return not (p.dtype == "bfloat16" and "k" in p and max(p.k) == 1 and p.s > 1)
+
+
+@case.variant(when=_clear_of_onednn_1x1_strided_bfloat16)
 def autodiff(fw, p, x, w, g):
     dx, dw, db = fw.conv_vjp(x, w, g, stride=p.s, padding=p.padding, dilation=p.d, groups=p.groups,
                              layout=p.layout)

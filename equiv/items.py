@@ -215,10 +215,12 @@ class FuzzItem(pytest.Item):
     def runtest(self) -> None:
         from hypothesis import given
         from hypothesis import strategies as st
+        from hypothesis.errors import FlakyFailure
 
         cfg = self.config.stash[CONFIG_KEY]
         known_defects = self.config.stash[DEFECTS_KEY]
         failed: list[Ran] = []  # the last failing draw's records: hypothesis replays the shrunk one last
+        said: list[str] = []  # the last failing draw's message
         outcomes: list[str] = []
 
         def probe(data: Any) -> None:
@@ -258,7 +260,8 @@ class FuzzItem(pytest.Item):
                 try:
                     conclude(ran.judged)
                 except CaseFailure as e:
-                    raise FuzzFailure(f"{e}\nreproduce: {self._replay(p, seed, values, cfg)}") from None
+                    said[:] = [f"{e}\nreproduce: {self._replay(p, seed, values, cfg)}"]
+                    raise FuzzFailure(said[0]) from None
             self.results += ran.results
             self.pairwise += ran.pairwise
 
@@ -269,7 +272,15 @@ class FuzzItem(pytest.Item):
         test = given(st.data())(fuzz.settings(cfg.fuzz_profile, cfg.fuzz or 10, cfg.fuzz_db)(probe))
         try:
             while True:
-                test()
+                try:
+                    test()
+                except FlakyFailure:
+                    # hypothesis ran the failing draw again and it passed: the framework's answer
+                    # changes from run to run. The first failure is the report.
+                    first = said[-1] if said else "a draw failed"
+                    raise FuzzFailure(f"{first}\nflaky: this draw passed when hypothesis ran it again "
+                                      "(an answer that changes from run to run); replay it several times"
+                                      ) from None
                 if cfg.fuzz or time.monotonic() >= deadline:
                     break
         except CaseFailure:

@@ -87,8 +87,29 @@ def test_a_correct_claim_fuzzes_green_and_records_its_draws(planted: pytest.Pyte
     result = _run(planted, "--equiv-fuzz", "15", "--equiv-fuzz-profile", "ci", "--equiv-report=ok.json")
     assert result.ret == 0, result.stdout.str()
     records = json.loads((planted.path / "ok.json").read_text())["results"]
-    assert len({json.dumps(r["params"]) + str(r["seed"]) for r in records}) > 5  # distinct draws
+    draws = {json.dumps(r["params"]) + str(r["seed"]) for r in records}
+    assert len(draws) > 5  # distinct draws
     assert all(r["fuzzed"] and r["outcome"] == "passed" for r in records)
+    # The run says how much it drew, per claim and per framework that ran the draws.
+    result.stdout.fnmatch_lines([f"fuzzed: {len(draws)} draws (point, seed, dtype, values) of 1 claims; ran "
+                                 f"(not skipped) in torch {len(draws)}, jax {len(draws)}",
+                                 f"  per claim: planted_same {len(draws)}"])
+
+
+def test_a_draw_that_fails_once_then_passes_is_reported_as_flaky(planted: pytest.Pytester) -> None:
+    """A framework answer that changes between runs: hypothesis's replay of the failing draw passes.
+    The report is the first failure, its reproduction, and that it is flaky."""
+    (planted.path / "cases" / "planted_same.py").write_text(PLANTED.replace(
+        "(1 if p.s == 3 and total % 2 else 0)", "0").replace(
+        "    return fw.conv(x, w, b,",
+        "    CALLS.append(1)\n    b = fw.add(b, 1.0) if len(CALLS) == 5 else b\n    return fw.conv(x, w, b,")
+        + "\nCALLS = []\n")
+    result = _run(planted, "--equiv-fuzz", "20", "--equiv-fuzz-profile", "ci")
+    assert result.ret == 1
+    out = result.stdout.str()
+    assert "elements beyond the allowed error" in out and "reproduce: pytest cases/planted_same.py" in out
+    assert "flaky: this draw passed when hypothesis ran it again" in out
+    assert "Traceback" not in out  # the finding, not hypothesis's internals
 
 
 def test_a_time_budget_runs_batches_until_it_is_spent(planted: pytest.Pytester) -> None:

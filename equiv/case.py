@@ -164,6 +164,9 @@ class Case:
     # The dtype every framework output must have, from the item's point (p.dtype is the item's); None
     # checks nothing. For claims about what a policy returns (mixed precision).
     output_dtype: Callable[[Params], str] | None = None
+    # The variant gets the inputs as NumPy arrays of the item's dtype, as a user hands them to an op,
+    # not as the framework's arrays on the item's device. For claims about what ops do with NumPy.
+    numpy_inputs: bool = False
     draw: Callable[..., Mapping[str, Any]] | None = None
     expected: Callable[..., Any] | None = None
     # (magnitude, terms) for a bound the oracle on |inputs| and on ones does not give (see magnitude()).

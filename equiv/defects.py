@@ -10,6 +10,9 @@ versions), the results it may cover (ids `case::variant[framework-device-dtype-p
   failed its bound must lie within the same derived bound of the recomputed answer (plus one half
   rounding of the magnitude, for float32 partial sums the model does not order). An output the
   kernel does not produce is unchanged by the model, so a wrong answer there still fails;
+* `returns`: the framework returns this dtype in place of the one the claim says (a case's
+  `output_dtype`), with the values of the computation in it: each such output must be that dtype and
+  lie within the bound derived for it. An output of any other dtype, or wrong values, still fails;
 * `band`: where no model reproduces the kernel (`no_model` says why), each failed output named in
   `outputs` must lie inside the band [lo, hi] measured over >= 20 seeds, in half_ulps: its largest
   error in units of u_dtype * sum|x||w| (see `half_ulps`). Unlike error_ratio this does not grow
@@ -49,7 +52,7 @@ else:  # pragma: no cover - Python 3.10
 Array = npt.NDArray[np.float64]
 REQUIRED = ("id", "framework", "upstream", "summary")
 OPTIONAL = ("items", "always", "versions", "device", "cpu_kernels", "precision", "dtypes", "raises", "match",
-            "site", "model", "band", "outputs", "no_model", "calls")
+            "site", "model", "band", "outputs", "no_model", "calls", "returns")
 HALF = ("float16", "bfloat16")
 
 
@@ -79,6 +82,7 @@ class Defect:
     band: tuple[float, float] | None = None  # half_ulps [lo, hi] measured over >= 20 seeds
     outputs: tuple[str, ...] = ()  # with band: the outputs it may explain
     no_model: str = ""  # with band: why no model reproduces the kernel
+    returns: str | None = None  # the dtype the framework returns in place of the claim's
 
     def covers(self, item_id: str, framework: str, device: str, dtype: str,
                reads: frozenset[str] | None = None) -> bool:
@@ -118,6 +122,8 @@ class Defect:
     def symptom(self) -> str:
         if self.raises is not None:
             return f"{self.raises}" + (f" matching {self.match!r}" if self.match else "")
+        if self.returns is not None:
+            return f"{self.returns} in place of the item's dtype, holding the {self.returns} computation"
         if self.band is not None:
             return f"half_ulps in [{self.band[0]:g}, {self.band[1]:g}] on {', '.join(self.outputs)}"
         return f"the answer of the {'/'.join(self.sites)} kernel summing in {self.model} order"
@@ -154,7 +160,7 @@ def half_ulps(out: Output, dtype: str) -> float:
 def explain(d: Defect, failed: Mapping[str, Output], dtype: str, recompute: Recompute) -> dict[str, float]:
     """The failed outputs this entry's symptom explains, each with how it fits the symptom: for a
     model, its error_ratio against the model's answer (<= 1); for a band, its half_ulps (in the band)."""
-    if dtype not in HALF:
+    if dtype not in HALF or d.returns is not None:
         return {}
     if d.band is not None:
         lo, hi = d.band
@@ -247,12 +253,17 @@ def _entry(path: Path, index: int, raw: Any) -> Defect:
         raise bad(f"dtypes must be a list of {', '.join(DTYPES)}, got {dtypes!r}")
     if not str(raw["upstream"]).startswith("https://"):
         raise bad("upstream must be the https:// address of the framework's own issue or pull request")
-    kinds = [k for k in ("raises", "model", "band") if raw.get(k)]
+    kinds = [k for k in ("raises", "model", "band", "returns") if raw.get(k)]
     if len(kinds) != 1:
         raise bad("give exactly one symptom: raises = \"ErrorClass\" (with match = regex), model = \"order\" "
-                  "with site = \"oracle site\" (an error model), or band = [lo, hi] with outputs and "
-                  "no_model (a measured band, where no model reproduces the kernel)")
+                  "with site = \"oracle site\" (an error model), band = [lo, hi] with outputs and "
+                  "no_model (a measured band, where no model reproduces the kernel), or returns = \"dtype\" "
+                  "(the dtype returned in place of the claim's)")
     kind = kinds[0]
+    if kind == "returns" and raw["returns"] not in DTYPES:
+        raise bad(f"returns {raw['returns']!r} unknown; use one of {', '.join(DTYPES)}")
+    if kind == "returns" and "items" not in raw:
+        raise bad("a returns entry names its items (a case whose output_dtype says what they return)")
     if kind != "raises" and raw.get("match") is not None:
         raise bad("match reads an error's message: only a raises entry has one")
     if raw.get("match") is not None:
@@ -305,7 +316,7 @@ def _entry(path: Path, index: int, raw: Any) -> Defect:
         dtypes=tuple(dtypes) if dtypes else None, raises=raw.get("raises"), match=raw.get("match"),
         sites=tuple([raw["site"]] if isinstance(raw.get("site"), str) else raw.get("site", ())),
         calls=tuple(calls), model=raw.get("model"), band=band, outputs=tuple(raw.get("outputs", ())),
-        no_model=" ".join(str(raw.get("no_model", "")).split()),
+        no_model=" ".join(str(raw.get("no_model", "")).split()), returns=raw.get("returns"),
     )
 
 

@@ -244,7 +244,8 @@ def _to_numpy(fw: Any, value: Any) -> Array:
 
 def _call(fw: Any, spec: Spec, ref: Reference) -> Any:
     dtype = frameworks.numpy_dtype(spec.dtype)
-    native = {k: fw.asarray(v.astype(dtype), spec.device) for k, v in ref.inputs.items()}
+    native = {k: v.astype(dtype) if spec.case.numpy_inputs else fw.asarray(v.astype(dtype), spec.device)
+              for k, v in ref.inputs.items()}
     with fw.scope(spec.device):
         return fw.execute(lambda **kw: spec.variant.fn(fw, spec.params, **kw), program_key(spec), native)
 
@@ -393,20 +394,28 @@ def _judge(
     first = leaves(out)[0][1]
     result.ran_on = "host" if isinstance(first, _HOST) else fw.device_of(first)
     result.outputs = dict(got)
+    # outputs of a known defect's dtype holding its computation: (entry, comparison in that dtype's bound)
+    returned: dict[str, tuple[defects.Defect, compare.Comparison]] = {}
     if case.output_dtype is not None:
         want = case.output_dtype(spec.params)
-        wrong = [f"{n} is {a.dtype.name}" for n, a in got if a.dtype.name != want]
+        wrong = [(i, n, a) for i, (n, a) in enumerate(got) if a.dtype.name != want]
+        what = f"{', '.join(f'{n} is {a.dtype.name}' for _, n, a in wrong)}, where the claim says {want}"
+        if wrong and spec.variant.expect == "differs":
+            result.reason = f"known non-equivalence observed ({what}): {spec.variant.reason}"
+            return result
         if wrong:
-            what = f"{', '.join(wrong)}, where the claim says {want}"
-            if spec.variant.expect == "differs":
-                result.reason = f"known non-equivalence observed ({what}): {spec.variant.reason}"
-            else:
-                result.outcome = Outcome.FAILED
-                result.reason = f"{spec.framework} {spec.variant.name} returned the wrong dtype: {what}"
+            returned = _returned(spec, wrong, ref, cfg, known)
+        if len(returned) < len(wrong):
+            result.outcome = Outcome.FAILED
+            result.reason = f"{spec.framework} {spec.variant.name} returned the wrong dtype: {what}"
             return result
     layout = case.layout_of(spec.params)
     comparisons = []
     for i, ((name, actual), (_, expected)) in enumerate(zip(got, ref.expected, strict=True)):
+        if name in returned:  # judged in the bound of the dtype it came back in (_returned)
+            result.allowed[name] = ref.allowed(spec, i, cfg.precision)
+            comparisons.append(returned[name][1])
+            continue
         mag = ref.magnitude[i][1] if ref.magnitude else None
         terms = ref.terms[i][1] if ref.terms else None
         allowed = ref.allowed(spec, i, cfg.precision)
@@ -453,6 +462,17 @@ def _judge(
             _known_symptoms(result, got, comparisons, ref, known)
         if cfg.heatmaps is not None:
             result.reason += _heatmaps(spec, cfg.heatmaps, got, ref, comparisons, layout, cfg.precision)
+    elif returned:
+        ids = list(dict.fromkeys(d.id for d, _ in returned.values()))
+        result.outcome = Outcome.XFAILED
+        result.known_defect = ", ".join(ids)
+        result.known_outputs = {n: d.id for n, (d, _) in returned.items()}
+        result.known_fit = {n: c.error_ratio or 0.0 for n, (_, c) in returned.items()}
+        entries = {d.id: d for d, _ in returned.values()}
+        summaries = " ".join(f"known defect {i} ({entries[i].upstream}): {entries[i].summary}" for i in ids)
+        seen = "; ".join(f"{n} came back {d.returns}, within the {d.returns} bound of the oracle "
+                         f"(error_ratio {c.error_ratio or 0:.3g})" for n, (d, c) in returned.items())
+        result.reason = f"{summaries}\nObserved: {seen}"
     if repeats:
         result.nondeterministic = any(
             not np.array_equal(a, b, equal_nan=True)
@@ -463,6 +483,28 @@ def _judge(
             result.outcome = Outcome.FAILED
             result.reason = f"results differ bitwise across {cfg.repeat} runs on the same inputs"
     return result
+
+
+def _returned(
+    spec: Spec, wrong: list[tuple[int, str, Array]], ref: Reference, cfg: Config, known: list[defects.Defect],
+) -> dict[str, tuple[defects.Defect, compare.Comparison]]:
+    """The outputs of the wrong dtype a `returns` entry explains: of the dtype it names, and within the
+    bound derived for that dtype of the oracle (the values of the computation in it)."""
+    out: dict[str, tuple[defects.Defect, compare.Comparison]] = {}
+    for d in known:
+        for i, name, actual in wrong:
+            if d.returns is None or name in out or actual.dtype.name != d.returns:
+                continue
+            expected = ref.expected[i][1]
+            allowed = tolerance.allowed(
+                spec.case.tolerance, d.returns, expected, ref.magnitude[i][1] if ref.magnitude else None,
+                ref.terms[i][1] if ref.terms else None, precision=cfg.precision, roundings=_roundings(spec))
+            what = (f"{spec.framework} {spec.variant.name} {name} ({spec.device}, {d.returns} returned for "
+                    f"{spec.dtype}) vs oracle")
+            c = compare.compare(actual, expected, allowed, what=what, layout=spec.case.layout_of(spec.params))
+            if c.ok:
+                out[name] = (d, c)
+    return out
 
 
 def _known_symptoms(

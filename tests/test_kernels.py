@@ -247,6 +247,7 @@ def test_an_entry_for_an_unselected_framework_does_not_warn(suite: pytest.Pytest
         ({"raises": "", "match": None, "band": [1, 2], "outputs": ["out"], "no_model": "why"},
          "a band measures half-precision drift"),
         ({"raises": "", "band": [1, 2], "outputs": ["out"], "no_model": "why"}, "match reads an error"),
+        ({"raises": "", "match": None, "returns": "float128"}, "returns 'float128' unknown"),
         ({"versions": "newer than 2"}, "is not a version range"),
         ({"framework": "pytorch"}, "framework 'pytorch' unknown"),
         ({"items": "crashes[jax-*]"}, "items must be patterns like 'case::variant["),

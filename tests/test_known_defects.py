@@ -332,3 +332,25 @@ def test_calls_narrow_an_entry_to_the_variants_that_reach_its_kernel() -> None:
     item = "c::v[jax-cpu-float16-k2]"
     assert entry.covers(item, "jax", "cpu", "float16", frozenset({"avg_pool", "layout"}))
     assert not entry.covers(item, "jax", "cpu", "float16", frozenset({"depthwise_conv"}))
+
+
+def test_a_returned_dtype_absorbs_only_its_own_dtype_and_computation(
+        suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tf-eager-max-pool-numpy-to-float32 (a `returns` entry): TF's max pool of a float64 NumPy array
+    comes back float32 holding the float32 max. A min pool that also comes back float32, or a max
+    pool that comes back float16, is something else and fails."""
+    import tensorflow as tf
+
+    shutil.copy(ROOT / "cases" / "dtype_is_kept.py", suite.path / "cases" / "dtype_is_kept.py")
+    select = "numpy_in and max_pool and nd2 and not global"
+    control = records(suite, "tensorflow", "float64", select)
+    assert {r["outcome"] for r in control} == {"xfailed"}, [r["reason"] for r in control]
+    assert {r["known_defect"] for r in control} == {"tf-eager-max-pool-numpy-to-float32"}
+    assert "again came back float32" in control[0]["reason"]
+    plant(monkeypatch, "tensorflow", "max_pool", lambda real, x, *a, **k: -real(-x, *a, **k))
+    assert_planted_bug_fails(records(suite, "tensorflow", "float64", select))
+    plant(monkeypatch, "tensorflow", "max_pool",
+          lambda real, x, *a, **k: tf.cast(real(x, *a, **k), tf.float16))
+    found = records(suite, "tensorflow", "float64", select)
+    assert_planted_bug_fails(found)
+    assert all("returned the wrong dtype" in r["reason"] for r in found)

@@ -1594,3 +1594,31 @@ def test_an_unflipped_lhs_dilation_kernel_fails_the_real_claim(
     mutation_record("lhs_dilation_kernel_not_flipped", caught, hint_seen)
     assert caught, "an unflipped lhs_dilation kernel was NOT caught as expected:\n" + _summary(red)
 
+
+def test_an_op_that_drops_the_dtype_fails_the_real_claim(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    installed: tuple[str, ...],
+    mutation_record: Any,
+) -> None:
+    """JAX's average pool made to compute in float32 whatever it is given (the values right, the dtype
+    not) turns exactly its own items red on the real dtype_is_kept claim, as the wrong dtype; the
+    float32 items and every other op stay green."""
+    if not {"torch", "jax"} <= set(installed):
+        pytest.skip("needs torch and jax")
+    import jax.numpy as jnp
+
+    cases = _fresh(pytester, monkeypatch)
+    source = ROOT / "cases" / "dtype_is_kept.py"
+    (cases / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    jax_module = frameworks.load("jax")
+    real = jax_module.avg_pool
+    monkeypatch.setattr(jax_module, "avg_pool", lambda x, *a, **k: real(jnp.asarray(x, jnp.float32), *a, **k))
+
+    items = run_cases(pytester, ["torch", "jax"], "float64,float32,float16", "-k", "numpy_in")
+    red = [i for i in items if i.outcome != "passed"]
+    # avg_pool in 1-D and 2-D, in float64 and float16: four items, each saying the dtype is wrong.
+    caught = (len(red) == 4 and all(i.framework == "jax" and "returned the wrong dtype" in i.text
+                                    and "first is float32, again is float32" in i.text for i in red))
+    mutation_record("dtype_dropped_by_an_op", caught, None)
+    assert caught, "an op that drops the dtype was NOT caught as expected:\n" + _summary(red)

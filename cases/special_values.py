@@ -12,29 +12,58 @@ import numpy as np
 
 from equiv import Case, oracle, tolerance
 
-C = 4  # even: oneDNN's bfloat16 conv with odd C leaks 0 * inf = NaN into a neighbour (reported, no entry)
-TERMS = {"max_pool": 0, "global_max_pool": 0, "avg_pool": 2 * 2 + 2, "conv": C * 3 * 3}
-case = Case(grid={"op": list(TERMS), "layout": ["channels_last", "channels_first"], "value": ["nan", "inf"]},
-            tolerance=tolerance.derived(terms=lambda p: TERMS[p.op]))
+OPS = ["max_pool", "global_max_pool", "avg_pool", "conv"]
+# Off the grid, the fuzzer places them: the map (H, W), the window or kernel (k) and the stride (s) of
+# the pools and the conv, the channels (C; even: oneDNN's bfloat16 conv with odd C leaks 0 * inf = NaN
+# into a neighbour, reported, no entry) and the share of special cells. A 1x1 max pool of -inf alone
+# would be TF's lowest-finite case, so windows of inf have two cells at least.
+domain = {"op": OPS, "layout": ["channels_last", "channels_first"], "value": ["nan", "inf"],
+          "H": range(1, 13), "W": range(1, 13), "k": range(1, 5), "s": range(1, 4), "C": [4, 2, 6, 8],
+          "share": [0.12, 0.02, 0.3, 0.6]}
+
+
+def _geometry(p):
+    """(H, W, C, k, s, share): the grid's 6x5 map with 4 channels, 2x2 pools of stride 1 and a 3x3 conv."""
+    return (p.get("H", 6), p.get("W", 5), p.get("C", 4), p.get("k", 3 if p.op == "conv" else 2),
+            p.get("s", 1), p.get("share", 0.12))
+
+
+def _terms(p):
+    h, w, c, k, s, share = _geometry(p)
+    return {"max_pool": 0, "global_max_pool": 0, "avg_pool": k * k + 2, "conv": c * k * k}[p.op]
+
+
+def _holds(p):
+    h, w, c, k, s, share = _geometry(p)
+    return k <= min(h, w) and not (p.value == "inf" and k == 1 and p.op == "max_pool")
+
+
+case = Case(grid={"op": OPS, "layout": ["channels_last", "channels_first"], "value": ["nan", "inf"]},
+            domain=domain, where=_holds, tolerance=tolerance.derived(terms=_terms))
 MAX_NAN = lambda p: p.op == "max_pool" and p.value == "nan"  # noqa: E731
 
 
 @case.inputs
 def draw(rng, p):  # x on quarters, so no finite average rounds (pooling_avg claims that) in any dtype
-    x, special = rng.integers(-8, 9, (2, 6, 5, C)) / 4, rng.random((2, 6, 5, C)) < 0.12
+    h, w, c, k, s, share = _geometry(p)
+    x, special = rng.integers(-8, 9, (2, h, w, c)) / 4, rng.random((2, h, w, c)) < share
     if p.value == "nan":
-        x[special], x[0, :2, :2, 0] = np.nan, np.nan  # and a window of NaN alone
-    else:  # on cells with h + w even only: no window is -inf alone (see the docstring)
-        special &= (np.arange(6)[:, None] + np.arange(5))[None, :, :, None] % 2 == 0
+        x[special], x[0, :k, :k, 0] = np.nan, np.nan  # and a window of NaN alone
+    else:  # on cells with h + w even only: no window of two cells or more is -inf alone (see the docstring)
+        special &= (np.arange(h)[:, None] + np.arange(w))[None, :, :, None] % 2 == 0
         x[special] = rng.choice([-np.inf, np.inf], special.sum())
-    w, last = rng.standard_normal((3, 3, C, 4)), p.layout == "channels_last"
-    return {"x": x if last else x.transpose(0, 3, 1, 2), "w": w if last else w.transpose(3, 2, 0, 1)}
+    weights, last = rng.standard_normal((k, k, c, 4)), p.layout == "channels_last"
+    return {"x": x if last else x.transpose(0, 3, 1, 2),
+            "w": weights if last else weights.transpose(3, 2, 0, 1)}
 
 
 def _run(fw, p, x, w):  # fw: a framework module, or equiv.oracle
+    h, w_, c, k, s, share = _geometry(p)
     if p.op in ("max_pool", "avg_pool"):
-        return (fw.max_pool if p.op == "max_pool" else fw.avg_pool)(x, 2, stride=1, layout=p.layout)
-    return fw.conv(x, w, layout=p.layout) if p.op == "conv" else fw.global_max_pool(x, layout=p.layout)
+        return (fw.max_pool if p.op == "max_pool" else fw.avg_pool)(x, k, stride=s, layout=p.layout)
+    if p.op == "conv":
+        return fw.conv(x, w, stride=s, layout=p.layout)
+    return fw.global_max_pool(x, layout=p.layout)
 
 
 @case.oracle

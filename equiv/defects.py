@@ -356,7 +356,8 @@ def stale(defects: tuple[Defect, ...], defined: dict[str, set[str]], case_files:
             if len(loaded) < len([f for f in files if _matches(f, case)]):
                 continue  # some of the cases it names were not loaded: no verdict on this run
             off_grid = re.sub(r"\[((?:[^-\]]*-){3}).*\]$", r"[\1*]", pattern)
-            if loaded and not any(_matches(i, pattern) or _matches(i, off_grid) for ids in loaded for i in ids):
+            if loaded and not any(_matches(i, pattern) or _matches(i, off_grid)
+                                  for ids in loaded for i in ids):
                 out.append(f"known-defect entry {d.id!r}: {pattern!r} matches none of the items its case "
                            "defines (a variant or parameter was renamed?); fix or remove it")
     return out

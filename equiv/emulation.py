@@ -90,6 +90,14 @@ def per_outer(terms: Array, axes: tuple[int, ...], dtype: str) -> Array:
     return sequential(float32_sums(terms, axes[-1:]), _outer(axes), dtype)
 
 
+def per_sample(terms: Array, axes: tuple[int, ...], dtype: str) -> Array:
+    """The outermost of `axes` (the batch) last: every other axis summed in float32 and rounded once to
+    `dtype`, then those per-sample sums added one at a time in `dtype`. ATen's dilated conv backward
+    (slow_conv_dilated) for the bias gradient; in 1-D it is `col2im`."""
+    inner = rounded(float32_sums(terms, axes[1:]), dtype)
+    return sequential(inner, (axes[0] - sum(a < axes[0] for a in axes[1:]),), dtype)
+
+
 @dataclass(frozen=True)
 class Model:
     """One site's sum in one order, for one half dtype: what `oracle.emulating` takes."""
@@ -106,7 +114,8 @@ class Model:
 # (C/groups, taps); conv_weight_grad (batch, positions); conv_input_grad and conv_transpose (taps,
 # channels contracted); every other site's in row-major order.
 ORDERS: dict[str, Callable[[Array, tuple[int, ...], str], Array]] = {
-    f.__name__: f for f in (sequential, sequential_inner_first, col2im, col2im_taps_reversed, per_outer)
+    f.__name__: f for f in (sequential, sequential_inner_first, col2im, col2im_taps_reversed, per_outer,
+                            per_sample)
 }
 
 

@@ -263,6 +263,14 @@ def test_each_order_sums_as_it_says(order: str, terms: list[list[float]], expect
     assert model.sum(np.array(terms), (0, 1)) == expected
 
 
+def test_per_sample_rounds_once_per_sample_where_col2im_rounds_per_row() -> None:
+    # Sample 0 holds [[2048, 1], [1, 0]]: in float32 2050, which float16 holds. col2im rounds each row:
+    # 2049 -> 2048 (a tie, to even), then 2048 + 1 -> 2048 again. Sample 1 is zeros.
+    terms = np.array([[[2048.0, 1.0], [1.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]])
+    assert emulation.Model("conv_bias_grad", "per_sample", "float16").sum(terms, (0, 1, 2)) == 2050.0
+    assert emulation.Model("conv_bias_grad", "col2im", "float16").sum(terms, (0, 1, 2)) == 2048.0
+
+
 
 def test_the_matrix_marks_a_pair_apart_because_of_a_known_defect(suite: pytest.Pytester) -> None:
     """torch's float16 mean is right, TensorFlow's is the known defect: the worst pair, far past 1,

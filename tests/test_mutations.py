@@ -1377,6 +1377,15 @@ def _fresh(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
     return pytester.mkdir("cases")
 
 
+def _real_claim(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, name: str,
+                edit: Any = None) -> None:
+    """A fresh pytester cases/ holding the project's own claim `name` (its text passed through
+    `edit`, where a test plants its mistake in the case file itself)."""
+    cases = _fresh(pytester, monkeypatch)
+    source = (ROOT / "cases" / f"{name}.py").read_text(encoding="utf-8")
+    (cases / f"{name}.py").write_text(edit(source) if edit else source, encoding="utf-8")
+
+
 def _hints(item: Item) -> str:
     """The failure's `hint:` lines only (the item's own name must not satisfy a hint check)."""
     return "\n".join(line for line in item.text.splitlines() if line.lstrip().startswith("hint:"))
@@ -1445,9 +1454,7 @@ def test_broken_torch_same_mapping_fails_real_case(
     """Symmetric padding in PyTorch's SAME path turns torch's items red on the real case; JAX stays green."""
     if not {"torch", "jax"} <= set(installed):
         pytest.skip("needs torch and jax")
-    cases = _fresh(pytester, monkeypatch)
-    source = ROOT / "cases" / "same_padding_with_stride.py"
-    (cases / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    _real_claim(pytester, monkeypatch, "same_padding_with_stride")
     torch_module = frameworks.load("torch")
     # Both of equiv.frameworks.torch's asymmetric-padding paths: conv's padding resolution
     # (SAME -> pairs -> symmetric padding= plus an F.pad for the rest) and the explicit pad.
@@ -1495,9 +1502,7 @@ def test_floor_for_ceil_in_the_adaptive_window_fails_the_real_claim(
     items red on the real adaptive_pooling claim, where n does not divide L; torch stays green."""
     if not {"torch", "jax"} <= set(installed):
         pytest.skip("needs torch and jax")
-    cases = _fresh(pytester, monkeypatch)
-    source = ROOT / "cases" / "adaptive_pooling.py"
-    (cases / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    _real_claim(pytester, monkeypatch, "adaptive_pooling")
     monkeypatch.setattr(frameworks.load("jax"), "_adaptive", _floor_adaptive)
 
     items = run_cases(pytester, ["torch", "jax"], "float32", "-k", "native_or_by_hand")
@@ -1521,9 +1526,7 @@ def test_a_framework_that_drops_the_bias_fails_the_bias_claim(
     exactly the variant that hands b to fw.conv red."""
     if "torch" not in installed:
         pytest.skip("needs torch")
-    cases = _fresh(pytester, monkeypatch)
-    source = ROOT / "cases" / "conv_bias_is_added_per_channel.py"
-    (cases / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    _real_claim(pytester, monkeypatch, "conv_bias_is_added_per_channel")
     torch_module = frameworks.load("torch")
     real = torch_module.conv
     monkeypatch.setattr(torch_module, "conv", lambda x, w, b=None, **k: real(x, w, None, **k))
@@ -1548,9 +1551,7 @@ def test_onnx_same_lower_for_same_fails_the_auto_pad_claim(
     green."""
     if not {"onnxruntime", "jax"} <= set(installed):
         pytest.skip("needs onnxruntime and jax")
-    cases = _fresh(pytester, monkeypatch)
-    source = ROOT / "cases" / "onnx_auto_pad.py"
-    (cases / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    _real_claim(pytester, monkeypatch, "onnx_auto_pad")
     ort_module: Any = frameworks.load("onnxruntime")
     monkeypatch.setitem(ort_module.AUTO_PAD, "same", "SAME_LOWER")  # the adapter's one SAME mapping
 
@@ -1575,12 +1576,13 @@ def test_an_unflipped_lhs_dilation_kernel_fails_the_real_claim(
     red in torch and JAX, the framework's own transposed conv stays green."""
     if not {"torch", "jax"} <= set(installed):
         pytest.skip("needs torch and jax")
-    cases = _fresh(pytester, monkeypatch)
-    source = (ROOT / "cases" / "lhs_dilation_is_transposed_conv.py").read_text(encoding="utf-8")
     right = "    return fw.flip(w, _taps(p)) if flip else w\n"
-    assert right in source, "the claim's kernel conversion changed: update this planted mistake"
-    (cases / "lhs_dilation_is_transposed_conv.py").write_text(source.replace(right, "    return w\n"),
-                                                              encoding="utf-8")
+
+    def unflipped(source: str) -> str:
+        assert right in source, "the claim's kernel conversion changed: update this planted mistake"
+        return source.replace(right, "    return w\n")
+
+    _real_claim(pytester, monkeypatch, "lhs_dilation_is_transposed_conv", unflipped)
 
     items = run_cases(pytester, ["torch", "jax"], "float32")
     red = [i for i in items if i.outcome != "passed"]
@@ -1608,9 +1610,7 @@ def test_an_op_that_drops_the_dtype_fails_the_real_claim(
         pytest.skip("needs torch and jax")
     import jax.numpy as jnp
 
-    cases = _fresh(pytester, monkeypatch)
-    source = ROOT / "cases" / "dtype_is_kept.py"
-    (cases / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    _real_claim(pytester, monkeypatch, "dtype_is_kept")
     jax_module = frameworks.load("jax")
     real = jax_module.avg_pool
     monkeypatch.setattr(jax_module, "avg_pool", lambda x, *a, **k: real(jnp.asarray(x, jnp.float32), *a, **k))
